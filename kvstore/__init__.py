@@ -1,0 +1,96 @@
+"""kvstore: a transactional, ordered key-value store with delta views, on LMDB.
+
+The top-level names are loaded on first use, so ``import kvstore`` stays cheap and the core
+never imports a layer until a layer's class is asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from kvstore.errors import (
+    CorruptData,
+    KVError,
+    ReadOnlyError,
+    RetryTransaction,
+    StaleTransaction,
+    StoreClosed,
+    StoreFull,
+    TransactionConflict,
+    TransactionTooOld,
+)
+from kvstore.keys import MAX_KEY_SIZE
+
+if TYPE_CHECKING:
+    from kvstore.backends.lmdb import LMDBStore
+    from kvstore.backends.memory import MemoryStore
+    from kvstore.conflicts import Conflict, ReadAdjustConflict, ReadRemoveConflict, ReadWriteConflict
+    from kvstore.database import Database, Transaction, open
+    from kvstore.layers.graph import ConcurrentMemory
+    from kvstore.layers.persidict import PersiDict
+    from kvstore.layers.regions import AsyncRegionClient, RegionClient
+    from kvstore.mutations import Mutations, Writes
+    from kvstore.prefix import PrefixStore
+    from kvstore.ranges import KeyRange, KeyRanges
+    from kvstore.reads import Reads
+    from kvstore.store import AtomicKVStore, KVPair, KVStore
+    from kvstore.subspace import Subspace
+    from kvstore.view import DeltaKVStore, MutableView
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "open": "kvstore.database",
+    "Database": "kvstore.database",
+    "Transaction": "kvstore.database",
+    "KVStore": "kvstore.store",
+    "AtomicKVStore": "kvstore.store",
+    "KVPair": "kvstore.store",
+    "DeltaKVStore": "kvstore.view",
+    "MutableView": "kvstore.view",
+    "MemoryStore": "kvstore.backends.memory",
+    "LMDBStore": "kvstore.backends.lmdb",
+    "KeyRange": "kvstore.ranges",
+    "KeyRanges": "kvstore.ranges",
+    "Mutations": "kvstore.mutations",
+    "Writes": "kvstore.mutations",
+    "Reads": "kvstore.reads",
+    "Conflict": "kvstore.conflicts",
+    "ReadWriteConflict": "kvstore.conflicts",
+    "ReadRemoveConflict": "kvstore.conflicts",
+    "ReadAdjustConflict": "kvstore.conflicts",
+    "Subspace": "kvstore.subspace",
+    "PrefixStore": "kvstore.prefix",
+    "PersiDict": "kvstore.layers.persidict",
+    "RegionClient": "kvstore.layers.regions",
+    "AsyncRegionClient": "kvstore.layers.regions",
+    "ConcurrentMemory": "kvstore.layers.graph",
+}
+
+__all__ = [
+    *_LAZY,
+    "MAX_KEY_SIZE",
+    "CorruptData",
+    "KVError",
+    "ReadOnlyError",
+    "RetryTransaction",
+    "StaleTransaction",
+    "StoreClosed",
+    "StoreFull",
+    "TransactionConflict",
+    "TransactionTooOld",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kvstore' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

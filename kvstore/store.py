@@ -1,0 +1,345 @@
+"""The store interfaces: :class:`KVStore`, :class:`AtomicKVStore`, and range iteration.
+
+``KVStore`` is a sorted map from ``bytes`` to ``bytes``.  It implements everything that can be
+derived from a few primitives (``get``, ``get_range``, ``put``, ``remove``) once, here: the
+mapping sugar, counters, ``apply`` and the default range helpers, which concrete stores may
+override for speed.
+"""
+
+from __future__ import annotations
+
+import functools
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from kvstore.counters import check_amount, decode_counter, encode_counter, wrap64
+from kvstore.errors import ReadOnlyError
+from kvstore.keys import check_bound, check_bounds, check_key, check_value, key_after
+
+if TYPE_CHECKING:
+    from kvstore.mutations import Mutations
+
+__all__ = [
+    "AtomicKVStore",
+    "BatchRangeIterator",
+    "KVPair",
+    "KVStore",
+    "RangeIterator",
+    "ReadOnlyStore",
+    "make_pair",
+]
+
+
+class KVPair(NamedTuple):
+    """One key/value pair, as returned by range reads."""
+
+    key: bytes
+    value: bytes
+
+
+#: Build a KVPair from a (key, value) tuple at C speed (PERFORMANCE R5: scans).
+make_pair: Callable[[tuple[bytes, bytes]], KVPair] = functools.partial(tuple.__new__, KVPair)
+
+
+class RangeIterator(Iterator[KVPair]):
+    """An iterator over a key range, in order, that can remove what it returned.
+
+    It is weakly consistent: it never raises because the store changed while iterating.
+    ``close()`` (or leaving a ``with`` block) releases what it holds; afterwards it yields
+    nothing more.
+    """
+
+    def __iter__(self) -> Iterator[KVPair]:
+        return self
+
+    @abstractmethod
+    def __next__(self) -> KVPair: ...
+
+    @abstractmethod
+    def remove(self) -> None:
+        """Remove from the store the pair last returned.
+
+        Raises ``RuntimeError`` when no pair has been returned yet or it was already removed.
+        """
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the iterator; it yields nothing more.  Idempotent."""
+
+    def __enter__(self) -> RangeIterator:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+#: ``fetch(min_key, max_key, reverse, limit)`` returns up to ``limit`` pairs of
+#: ``[min_key, max_key)`` in iteration order.
+Fetch = Callable[[bytes, "bytes | None", bool, int], list[KVPair]]
+
+
+class BatchRangeIterator(RangeIterator):
+    """A weakly consistent iterator that reads a store in batches, re-seeking between them.
+
+    Each batch is one short read of the store; between batches nothing is held open, so the
+    store may change freely.  Batches grow from small (cheap ``get_at_least``-style use) to
+    large (cheap scans).
+    """
+
+    __slots__ = ("_batch", "_batch_it", "_fetch", "_gen", "_hi", "_lo", "_removed", "_remover",
+                 "_reverse")
+
+    def __init__(
+        self,
+        fetch: Fetch,
+        remover: Callable[[bytes], None],
+        min_key: bytes,
+        max_key: bytes | None,
+        reverse: bool,
+        first_batch: int = 16,
+        max_batch: int = 2048,
+    ) -> None:
+        self._fetch = fetch
+        self._remover = remover
+        self._lo = min_key
+        self._hi = max_key
+        self._reverse = reverse
+        self._batch: list[KVPair] = []
+        self._batch_it: Iterator[KVPair] = iter(self._batch)
+        self._removed: bytes | None = None
+        self._gen: Iterator[KVPair] = self._generate(first_batch, max_batch)
+
+    def _generate(self, size: int, max_batch: int) -> Iterator[KVPair]:
+        fetch = self._fetch
+        reverse = self._reverse
+        while True:
+            batch = fetch(self._lo, self._hi, reverse, size)
+            if not batch:
+                return
+            it = iter(batch)
+            self._batch, self._batch_it = batch, it
+            if len(batch) < size:
+                yield from it
+                return
+            if reverse:
+                self._hi = batch[-1][0]
+            else:
+                self._lo = key_after(batch[-1][0])
+            # A generator delegating to a list iterator runs at C speed (PERFORMANCE R5).
+            yield from it
+            if size < max_batch:
+                size *= 2
+
+    def __iter__(self) -> Iterator[KVPair]:
+        return self._gen
+
+    def __next__(self) -> KVPair:
+        return next(self._gen)
+
+    def _last_key(self) -> bytes | None:
+        batch = self._batch
+        consumed = len(batch) - self._batch_it.__length_hint__()
+        return batch[consumed - 1][0] if consumed else None
+
+    def remove(self) -> None:
+        key = self._last_key()
+        if key is None or key == self._removed:
+            raise RuntimeError("remove() needs a pair returned by next() and not yet removed")
+        self._remover(key)
+        self._removed = key
+
+    def close(self) -> None:
+        gen = self._gen
+        if isinstance(gen, Iterator) and hasattr(gen, "close"):
+            gen.close()
+        self._batch = []
+        self._batch_it = iter(self._batch)
+
+
+class KVStore(ABC):
+    """A sorted map from ``bytes`` keys to ``bytes`` values, in unsigned byte order.
+
+    Subclasses implement :meth:`get`, :meth:`get_range`, :meth:`put` and :meth:`remove`;
+    everything else has a default built from those.  Keys may be any bytes-like object up to
+    :data:`kvstore.MAX_KEY_SIZE` bytes; results are always ``bytes``.
+    """
+
+    # -- reads -------------------------------------------------------------------------------
+    @abstractmethod
+    def get(self, key: bytes) -> bytes | None:
+        """The value of ``key``, or ``None`` when absent."""
+
+    @abstractmethod
+    def get_range(
+        self, min_key: bytes | None = None, max_key: bytes | None = None, reverse: bool = False
+    ) -> RangeIterator:
+        """Iterate the pairs of ``[min_key, max_key)`` in key order (descending if ``reverse``).
+
+        ``None`` bounds are unbounded.  ``min_key > max_key`` raises ``ValueError``.
+        """
+
+    def get_at_least(self, min_key: bytes, max_key: bytes | None = None) -> KVPair | None:
+        """The pair with the smallest key ``>= min_key`` and ``< max_key``, or ``None``.
+
+        ``None`` also when ``max_key <= min_key``.
+        """
+        lo = check_key(min_key, "min_key")
+        hi = check_bound(max_key, "max_key")
+        if hi is not None and hi <= lo:
+            return None
+        with self.get_range(lo, hi) as it:
+            return next(it, None)
+
+    def get_at_most(self, max_key: bytes | None, min_key: bytes | None = None) -> KVPair | None:
+        """The pair with the largest key ``< max_key`` and ``>= min_key``, or ``None``.
+
+        ``max_key=None`` means no upper bound; ``None`` also when ``min_key >= max_key``.
+        """
+        hi = check_bound(max_key, "max_key")
+        lo = b"" if min_key is None else check_key(min_key, "min_key")
+        if hi is not None and lo >= hi:
+            return None
+        with self.get_range(lo, hi, reverse=True) as it:
+            return next(it, None)
+
+    # -- writes ------------------------------------------------------------------------------
+    @abstractmethod
+    def put(self, key: bytes, value: bytes) -> None:
+        """Set ``key`` to ``value``."""
+
+    @abstractmethod
+    def remove(self, key: bytes) -> None:
+        """Remove ``key``; nothing happens when it is absent."""
+
+    def remove_range(self, min_key: bytes | None = None, max_key: bytes | None = None) -> None:
+        """Remove every key in ``[min_key, max_key)``; ``None`` bounds are unbounded."""
+        lo, hi = check_bounds(min_key, max_key)
+        with self.get_range(lo, hi) as it:
+            for _ in it:
+                it.remove()
+
+    # -- counters ----------------------------------------------------------------------------
+    @staticmethod
+    def encode_counter(value: int) -> bytes:
+        """Encode a signed 64-bit integer as a counter value (8 bytes, big-endian)."""
+        return encode_counter(value)
+
+    @staticmethod
+    def decode_counter(value: bytes) -> int:
+        """Decode a counter value; ``ValueError`` unless it is 8 bytes."""
+        return decode_counter(value)
+
+    def adjust_counter(self, key: bytes, amount: int) -> None:
+        """Add ``amount`` to the counter at ``key``, wrapping into the signed 64-bit range.
+
+        A missing key, or a value that is not 8 bytes, is left as it is.
+        """
+        key = check_key(key)
+        amount = check_amount(amount)
+        value = self.get(key)
+        if value is None or len(value) != 8:
+            return
+        self.put(key, encode_counter(wrap64(decode_counter(value) + amount)))
+
+    # -- bulk --------------------------------------------------------------------------------
+    def apply(self, mutations: Mutations) -> None:
+        """Apply ``mutations``: its removes first, then its puts, then its adjusts."""
+        for r in mutations.remove_ranges():
+            self.remove_range(r.min_key, r.max_key)
+        for key, value in mutations.put_pairs():
+            self.put(key, value)
+        for key, amount in mutations.adjust_pairs():
+            self.adjust_counter(key, amount)
+
+    # -- mapping sugar -----------------------------------------------------------------------
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, slice):
+            if key.step is not None:
+                raise ValueError("slice step is not supported; use get_range(reverse=True)")
+            with self.get_range(key.start, key.stop) as it:
+                return list(it)
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.put(key, value)
+
+    def __delitem__(self, key: bytes) -> None:
+        if self.get(key) is None:
+            raise KeyError(key)
+        self.remove(key)
+
+    def __contains__(self, key: object) -> bool:
+        return self.get(key) is not None  # type: ignore[arg-type]
+
+    # -- life cycle --------------------------------------------------------------------------
+    def close(self) -> None:
+        """Release the store's resources; idempotent.  The default holds nothing."""
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AtomicKVStore(KVStore):
+    """A store that can take consistent snapshots and apply mutations all-or-nothing."""
+
+    @abstractmethod
+    def snapshot(self) -> KVStore:
+        """A read-only store frozen at this moment, unaffected by later writes.
+
+        Use it as a context manager, or ``close()`` it, to release it.
+        """
+
+    @abstractmethod
+    def apply(self, mutations: Mutations, sync: bool | None = None) -> None:
+        """Apply ``mutations`` atomically: no reader ever sees part of them.
+
+        ``sync`` overrides the store's durability for this call (``None``: the store's default).
+        """
+
+
+class ReadOnlyStore(KVStore):
+    """Mixin for read-only stores: every mutator raises :class:`ReadOnlyError`."""
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> None:
+        raise ReadOnlyError(f"{type(self).__name__} is read-only")
+
+    def put(self, key: bytes, value: bytes) -> None:
+        check_key(key)
+        check_value(value)
+        self._read_only()
+
+    def remove(self, key: bytes) -> None:
+        check_key(key)
+        self._read_only()
+
+    def remove_range(self, min_key: bytes | None = None, max_key: bytes | None = None) -> None:
+        check_bounds(min_key, max_key)
+        self._read_only()
+
+    def adjust_counter(self, key: bytes, amount: int) -> None:
+        check_key(key)
+        check_amount(amount)
+        self._read_only()
+
+    def apply(self, mutations: Mutations, sync: bool | None = None) -> None:
+        self._read_only()
+
+
