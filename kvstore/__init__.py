@@ -25,7 +25,12 @@ from kvstore.keys import MAX_KEY_SIZE
 if TYPE_CHECKING:
     from kvstore.backends.lmdb import LMDBStore
     from kvstore.backends.memory import MemoryStore
-    from kvstore.conflicts import Conflict, ReadAdjustConflict, ReadRemoveConflict, ReadWriteConflict
+    from kvstore.conflicts import (
+        Conflict,
+        ReadAdjustConflict,
+        ReadRemoveConflict,
+        ReadWriteConflict,
+    )
     from kvstore.database import Database, Transaction, open
     from kvstore.layers.graph import ConcurrentMemory
     from kvstore.layers.persidict import PersiDict
@@ -69,17 +74,41 @@ _LAZY = {
 }
 
 __all__ = [
-    *_LAZY,
+    "open",
+    "Database",
+    "Transaction",
+    "KVStore",
+    "AtomicKVStore",
+    "DeltaKVStore",
+    "MutableView",
+    "MemoryStore",
+    "LMDBStore",
+    "KVPair",
+    "KeyRange",
+    "KeyRanges",
+    "Mutations",
+    "Writes",
+    "Reads",
+    "Conflict",
+    "ReadWriteConflict",
+    "ReadRemoveConflict",
+    "ReadAdjustConflict",
+    "Subspace",
+    "PrefixStore",
+    "PersiDict",
+    "RegionClient",
+    "AsyncRegionClient",
+    "ConcurrentMemory",
     "MAX_KEY_SIZE",
-    "CorruptData",
     "KVError",
     "ReadOnlyError",
-    "RetryTransaction",
     "StaleTransaction",
-    "StoreClosed",
-    "StoreFull",
+    "RetryTransaction",
     "TransactionConflict",
     "TransactionTooOld",
+    "CorruptData",
+    "StoreFull",
+    "StoreClosed",
 ]
 
 
