@@ -424,4 +424,3 @@ def compare(a: tuple[Any, ...], b: tuple[Any, ...]) -> int:
     pa = pack(a)
     pb = pack(b)
     return (pa > pb) - (pa < pb)
-
