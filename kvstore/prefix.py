@@ -138,6 +138,11 @@ class PrefixStore(KVStore):
         """The prefix that every key of this store carries in the underlying store."""
         return self._prefix
 
+    @property
+    def max_key_size(self) -> int:
+        """The longest key this store accepts: ``MAX_KEY_SIZE - len(prefix)``."""
+        return self._key_limit
+
     # -- key translation ---------------------------------------------------------------------
     def _check_open(self) -> None:
         if self._closed:
@@ -204,6 +209,7 @@ class PrefixStore(KVStore):
         """The pair with the largest key ``< max_key`` and ``>= min_key``; ``None`` bounds are
         the prefix's own.  ``None`` when there is none, or when ``min_key >= max_key``.
         """
+        self._check_open()
         hi = self._end if max_key is None else self._key(max_key, "max_key", 1)
         lo = self._prefix if min_key is None else self._key(min_key, "min_key")
         return self._pair(self._store.get_at_most(hi, lo))
