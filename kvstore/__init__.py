@@ -112,7 +112,12 @@ __all__ = [
 ]
 
 
+_SUBMODULES = {"tuple"}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"kvstore.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'kvstore' has no attribute {name!r}")

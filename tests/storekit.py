@@ -113,6 +113,8 @@ def prefix_store(tmp: Path) -> Iterator[KVStore]:
 
     with MemoryStore() as base:
         base.put(b"\x01", b"below")
+        base.put(b"\x02", b"below")
+        base.put(b"\x03\x00", b"above")
         base.put(b"\x02\xfe\xff", b"below")
         base.put(b"\x03", b"above")
         yield PrefixStore(base, b"\x02\xff")

@@ -1,0 +1,213 @@
+"""The ``kvstore`` command line: ``demo``, ``dump``, ``load``, ``stats``, ``bench``.
+
+``kvstore demo`` is the tour of the project's main job on the embedded LMDB default:
+concurrent transactions from threads and processes, a conflict detected and retried, and a
+delta shipped to a second store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import multiprocessing
+import sys
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+import kvstore
+from kvstore.counters import decode_counter, encode_counter
+
+__all__ = ["main"]
+
+_ACCOUNTS = [b"account/%d" % i for i in range(4)]
+
+
+def _say(out: TextIO, text: str = "") -> None:
+    print(text, file=out, flush=True)
+
+
+def _transfer(tx: kvstore.Transaction, src: bytes, dst: bytes, amount: int) -> None:
+    a = decode_counter(tx.get(src) or encode_counter(0))
+    b = decode_counter(tx.get(dst) or encode_counter(0))
+    tx.put(src, encode_counter(a - amount))
+    tx.put(dst, encode_counter(b + amount))
+    tx.adjust_counter(b"stats/transfers", 1)
+
+
+def _demo_process(path: str, seed: int, count: int) -> None:
+    """A second process running transfers on the same database path."""
+    with kvstore.open(path, durability="none") as db:
+        for i in range(count):
+            src = _ACCOUNTS[(seed + i) % len(_ACCOUNTS)]
+            dst = _ACCOUNTS[(seed + i + 1) % len(_ACCOUNTS)]
+            db.run(_transfer, src, dst, 1)
+
+
+def demo(directory: str | None, out: TextIO) -> int:
+    """Run the tour; return the exit status."""
+    root = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="kvstore-demo-"))
+    root.mkdir(parents=True, exist_ok=True)
+    path = str(root / "bank")
+    _say(out, f"kvstore demo — an LMDB database at {path}")
+
+    with kvstore.open(path, durability="none") as db:
+        with db.transaction() as tx:
+            for account in _ACCOUNTS:
+                tx.put(account, encode_counter(100))
+            tx.put(b"stats/transfers", encode_counter(0))
+        _say(out, f"1. Opened it and funded {len(_ACCOUNTS)} accounts with 100 each.")
+
+        # A conflict, detected and retried.
+        t1 = db.transaction()
+        balance = decode_counter(t1.get(_ACCOUNTS[0]) or b"")
+        with db.transaction() as t2:
+            _transfer(t2, _ACCOUNTS[0], _ACCOUNTS[1], 10)
+        t1.put(_ACCOUNTS[0], encode_counter(balance - 5))
+        try:
+            t1.commit()
+            _say(out, "2. Unexpected: the stale write committed.")
+            return 1
+        except kvstore.TransactionConflict as e:
+            _say(out, f"2. Two transactions raced on {_ACCOUNTS[0]!r}; the second to commit got:")
+            for conflict in e.conflicts:
+                _say(out, f"     {conflict}")
+        attempts: list[int] = []
+
+        def withdraw(tx: kvstore.Transaction) -> int:
+            attempts.append(1)
+            value = decode_counter(tx.get(_ACCOUNTS[0]) or b"")
+            if len(attempts) == 1:  # someone else commits meanwhile: forces one retry
+                with db.transaction() as other:
+                    _transfer(other, _ACCOUNTS[2], _ACCOUNTS[0], 1)
+            tx.put(_ACCOUNTS[0], encode_counter(value - 5))
+            return value - 5
+
+        left = db.run(withdraw)
+        _say(out, f"   db.run retried it: {len(attempts)} attempts, balance now {left}.")
+
+        # Threads and a second process, all at once.
+        ctx = multiprocessing.get_context("spawn")
+        procs = [ctx.Process(target=_demo_process, args=(path, s, 50)) for s in (1, 2)]
+        for p in procs:
+            p.start()
+
+        def thread_work(seed: int) -> None:
+            for i in range(50):
+                src = _ACCOUNTS[(seed + i) % len(_ACCOUNTS)]
+                dst = _ACCOUNTS[(seed + 2 * i + 1) % len(_ACCOUNTS)]
+                if src != dst:
+                    db.run(_transfer, src, dst, 1)
+
+        threads = [threading.Thread(target=thread_work, args=(s,)) for s in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for p in procs:
+            p.join()
+            if p.exitcode != 0:
+                _say(out, f"   a worker process failed (exit {p.exitcode})")
+                return 1
+        with db.transaction(read_only=True) as tx:
+            balances = {k: decode_counter(tx.get(k) or b"") for k in _ACCOUNTS}
+            transfers = decode_counter(tx.get(b"stats/transfers") or b"")
+        stats = db.stats()
+        total = sum(balances.values())
+        expected = 100 * len(_ACCOUNTS) - 5
+        _say(out, "3. Ran transfers from 3 threads and 2 processes at once.")
+        _say(out, f"   {transfers} transfers committed; this process saw {stats.conflicts} "
+             f"conflicts and {stats.retries} retries.")
+        _say(out, f"   Balances: {', '.join(str(v) for v in balances.values())} — total {total}"
+             f" ({'intact' if total == expected else 'WRONG'}: 400 funded, 5 withdrawn).")
+
+        # Ship a delta to a second store.
+        tx = db.transaction()
+        tx.put(b"note/hello", b"shipped")
+        tx.remove_range(b"stats/", b"stats0")
+        blob = tx.writes.serialize()
+        tx.rollback()
+        replica = kvstore.MemoryStore()
+        for key, value in db.store.get_range():
+            replica.put(key, value)
+        kvstore.Writes.deserialize(blob).apply_to(replica)
+        _say(out, f"4. Recorded a delta in a transaction, serialized it ({len(blob)} bytes) and")
+        _say(out, f"   applied it to an in-memory replica: note/hello = {replica.get(b'note/hello')!r}, "
+             f"stats/ removed = {replica.get(b'stats/transfers') is None}.")
+        _say(out, f"Done. Database version {db.stats().version}, {stats.size_bytes} bytes on disk.")
+        return 0 if total == expected else 1
+
+
+def dump(path: str, out: TextIO) -> int:
+    """Print every pair as a JSON line with base64 key and value."""
+    with kvstore.LMDBStore(path, readonly=True, create=False) as store:
+        for key, value in store.get_range():
+            line = {"key": base64.b64encode(key).decode(), "value": base64.b64encode(value).decode()}
+            print(json.dumps(line), file=out)
+    return 0
+
+
+def load(path: str, source: TextIO) -> int:
+    """Load JSON lines written by ``dump`` in one transaction."""
+    with kvstore.open(path) as db, db.transaction() as tx:
+        for n, line in enumerate(source, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                tx.put(base64.b64decode(item["key"]), base64.b64decode(item["value"]))
+            except (ValueError, KeyError, TypeError) as e:
+                raise SystemExit(f"kvstore load: line {n} is not a dump line: {e}") from None
+    return 0
+
+
+def stats(path: str, out: TextIO) -> int:
+    with kvstore.open(path, create=False) as db:
+        s = db.stats()
+        print(json.dumps({"version": s.version, "size_bytes": s.size_bytes}), file=out)
+    return 0
+
+
+def bench(out: TextIO) -> int:
+    try:
+        from benchmarks.__main__ import main as bench_main
+    except ImportError:
+        _say(out, "kvstore bench: run it from a source checkout (the benchmarks/ folder).")
+        return 2
+    return bench_main(["--quick"])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kvstore", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("demo", help="the tour: transactions, conflicts, processes, deltas")
+    p.add_argument("directory", nargs="?", help="where to create the database (default: a temp dir)")
+    p = sub.add_parser("dump", help="print a database as JSON lines")
+    p.add_argument("path")
+    p = sub.add_parser("load", help="load JSON lines from stdin into a database")
+    p.add_argument("path")
+    p = sub.add_parser("stats", help="print a database's version and size")
+    p.add_argument("path")
+    sub.add_parser("bench", help="the quick benchmark suite (ratios against raw py-lmdb)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "demo":
+            return demo(args.directory, sys.stdout)
+        if args.command == "dump":
+            return dump(args.path, sys.stdout)
+        if args.command == "load":
+            return load(args.path, sys.stdin)
+        if args.command == "stats":
+            return stats(args.path, sys.stdout)
+        return bench(sys.stdout)
+    except (kvstore.KVError, OSError) as e:
+        print(f"kvstore {args.command}: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+

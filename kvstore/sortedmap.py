@@ -1,0 +1,207 @@
+"""``SortedMap``: a dict whose keys also iterate in sorted order, sorted lazily.
+
+``Writes`` keeps its puts and adjusts in one.  A ``dict`` subclass that does not override
+``__setitem__`` keeps stores and lookups at C speed (PERFORMANCE R1, R3).  New keys are found
+without bookkeeping: a dict keeps insertion order, so the keys added since the sorted index was
+last brought up to date are exactly the last ones in that order.  An ordered operation first
+folds those in with ``SortedList.update`` (never worse than sorting once), so interleaving
+writes with ordered reads costs O(log n) amortized per key.
+
+It offers the parts of ``sortedcontainers.SortedDict``'s interface that kvstore uses:
+ordered iteration and views, ``irange``, ``bisect_left``/``bisect_right``, ``peekitem``,
+``index`` and ``popitem``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
+from itertools import islice
+from typing import Any, TypeVar, overload
+
+from sortedcontainers import SortedList
+
+__all__ = ["SortedMap"]
+
+K = TypeVar("K")
+V = TypeVar("V")
+_MISSING: Any = object()
+
+
+class SortedMap(dict[K, V]):
+    """A ``dict`` with sorted iteration; see the module docstring."""
+
+    __slots__ = ("_folded", "_sorted")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        dict.__init__(self)
+        self._sorted: SortedList = SortedList()
+        self._folded = 0  # how many keys, in insertion order, are in _sorted
+        if args or kwargs:
+            self.update(*args, **kwargs)
+
+    # -- keeping the order ---------------------------------------------------------------------
+    def _fold(self) -> SortedList:
+        """Sort in the keys added since the last fold; return the sorted key list."""
+        waiting = dict.__len__(self) - self._folded
+        if waiting:
+            self._sorted.update(islice(dict.__reversed__(self), waiting))  # type: ignore[attr-defined]
+            self._folded += waiting
+        return self._sorted
+
+    # -- mutation (stores need no override: new keys land last in insertion order) -------------
+    def __delitem__(self, key: K) -> None:
+        dict.__delitem__(self, key)
+        position = self._sorted.bisect_left(key)
+        if position < len(self._sorted) and self._sorted[position] == key:
+            del self._sorted[position]
+            self._folded -= 1
+
+    @overload
+    def pop(self, key: K) -> V: ...
+
+    @overload
+    def pop(self, key: K, default: V | Any) -> V | Any: ...
+
+    def pop(self, key: K, default: Any = _MISSING) -> Any:
+        if key in self:
+            value = dict.__getitem__(self, key)
+            del self[key]
+            return value
+        if default is _MISSING:
+            raise KeyError(key)
+        return default
+
+    def popitem(self, index: int = -1) -> tuple[K, V]:  # type: ignore[override]
+        """Remove and return the item at sorted position ``index`` (default: the last)."""
+        if not self:
+            raise KeyError("popitem(): mapping is empty")
+        key = self._fold()[index]
+        value = dict.__getitem__(self, key)
+        del self[key]
+        return key, value
+
+    def clear(self) -> None:
+        dict.clear(self)
+        self._sorted.clear()
+        self._folded = 0
+
+    # -- ordered access ------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._fold())
+
+    def __reversed__(self) -> Iterator[K]:
+        return reversed(self._fold())
+
+    def keys(self) -> _Keys[K]:  # type: ignore[override]
+        return _Keys(self)
+
+    def values(self) -> _Values[V]:  # type: ignore[override]
+        return _Values(self)
+
+    def items(self) -> _Items[K, V]:  # type: ignore[override]
+        return _Items(self)
+
+    def irange(
+        self,
+        minimum: K | None = None,
+        maximum: K | None = None,
+        inclusive: tuple[bool, bool] = (True, True),
+        reverse: bool = False,
+    ) -> Iterator[K]:
+        """Keys from ``minimum`` to ``maximum`` in order (``None``: unbounded)."""
+        it: Iterator[K] = self._fold().irange(minimum, maximum, inclusive, reverse)
+        return it
+
+    def bisect_left(self, key: K) -> int:
+        index: int = self._fold().bisect_left(key)
+        return index
+
+    def bisect_right(self, key: K) -> int:
+        index: int = self._fold().bisect_right(key)
+        return index
+
+    def index(self, key: K) -> int:
+        """The sorted position of ``key``; ``ValueError`` when absent."""
+        position: int = self._fold().index(key)
+        return position
+
+    def peekitem(self, index: int = -1) -> tuple[K, V]:
+        """The item at sorted position ``index`` (default: the last)."""
+        key = self._fold()[index]
+        return key, dict.__getitem__(self, key)
+
+    # -- copies and display --------------------------------------------------------------------
+    def copy(self) -> SortedMap[K, V]:
+        twin: SortedMap[K, V] = SortedMap()
+        dict.update(twin, self)
+        twin._sorted = SortedList(self._fold())
+        twin._folded = len(twin._sorted)
+        return twin
+
+    __copy__ = copy
+
+    @classmethod
+    def fromkeys(cls, keys: Iterable[K], value: Any = None) -> SortedMap[K, Any]:  # type: ignore[override]
+        made: SortedMap[K, Any] = cls()
+        made.update((k, value) for k in keys)
+        return made
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (list(self.items()),))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k!r}: {dict.__getitem__(self, k)!r}" for k in self)
+        return f"{type(self).__name__}({{{inner}}})"
+
+    def __or__(self, other: Any) -> Any:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        merged = self.copy()
+        merged.update(other)
+        return merged
+
+    def __ior__(self, other: Any) -> SortedMap[K, V]:  # type: ignore[override,misc]
+        self.update(other)
+        return self
+
+
+class _Keys(KeysView[K]):
+    """The keys of a :class:`SortedMap`, in order."""
+
+    _mapping: SortedMap[K, Any]
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._mapping._fold())
+
+    def __reversed__(self) -> Iterator[K]:
+        return reversed(self._mapping._fold())
+
+    def __getitem__(self, index: int) -> K:
+        key: K = self._mapping._fold()[index]
+        return key
+
+
+class _Values(ValuesView[V]):
+    """The values of a :class:`SortedMap`, in key order."""
+
+    _mapping: SortedMap[Any, V]
+
+    def __iter__(self) -> Iterator[V]:
+        mapping = self._mapping
+        return map(dict.__getitem__.__get__(mapping), mapping._fold())  # type: ignore[attr-defined,no-any-return]
+
+
+class _Items(ItemsView[K, V]):
+    """The items of a :class:`SortedMap`, in key order (built at C speed: PERFORMANCE R9)."""
+
+    _mapping: SortedMap[K, V]
+
+    def __iter__(self) -> Iterator[tuple[K, V]]:
+        mapping = self._mapping
+        keys = mapping._fold()
+        return zip(keys, map(dict.__getitem__.__get__(mapping), keys))  # type: ignore[attr-defined]
+
+    def __reversed__(self) -> Iterator[tuple[K, V]]:
+        mapping = self._mapping
+        keys = list(reversed(mapping._fold()))
+        return zip(keys, map(dict.__getitem__.__get__(mapping), keys))  # type: ignore[attr-defined]
