@@ -1,0 +1,222 @@
+"""The commit log: what each recent commit wrote, so later commits can be checked against it.
+
+Optimistic transactions validate at commit time: every commit made since a transaction's
+snapshot is checked against the key ranges the transaction read.  The log holds, per commit
+version, the *shape* of its writes (removed ranges, put keys, adjusted keys — never values)
+and the wall-clock time it was made.  It keeps at least ``keep_commits`` entries and every
+entry younger than ``keep_seconds``; a snapshot older than the oldest entry is too old.
+
+Two homes for the log share this logic through :class:`LogBatch`: the LMDB store's metadata
+database (so every process sharing the path sees every commit), and process memory for any
+other :class:`~kvstore.AtomicKVStore`.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, TypeVar
+
+from sortedcontainers import SortedDict
+
+from kvstore.conflicts import Conflict
+from kvstore.errors import TransactionTooOld
+from kvstore.mutations import Mutations, Writes
+from kvstore.reads import Reads
+from kvstore.store import AtomicKVStore, KVStore
+
+__all__ = ["CommitLog", "LocalLog", "LogBatch", "StoreLog", "shape_of"]
+
+T = TypeVar("T")
+
+_VERSION_KEY = b"commit/version"
+_ENTRY_PREFIX = b"commit/log/"
+_ENTRY_END = b"commit/log0"  # just past every entry key ("/" + 1 == "0")
+_U64 = struct.Struct(">Q")
+_TIME = struct.Struct(">d")
+
+
+def _entry_key(version: int) -> bytes:
+    return _ENTRY_PREFIX + _U64.pack(version)
+
+
+def shape_of(writes: Writes) -> Writes:
+    """The part of ``writes`` that conflicts depend on: the same keys, empty values."""
+    return Writes(
+        removes=writes.removes.clone(),
+        puts=SortedDict(dict.fromkeys(writes.puts, b"")),
+        adjusts=SortedDict(writes.adjusts),
+    )
+
+
+class LogBatch(Protocol):
+    """What a log needs from one atomic write: data mutations plus a metadata namespace."""
+
+    def apply(self, mutations: Mutations) -> None: ...
+
+    def meta_get(self, key: bytes) -> bytes | None: ...
+
+    def meta_put(self, key: bytes, value: bytes) -> None: ...
+
+    def meta_delete(self, key: bytes) -> None: ...
+
+    def meta_range(self, min_key: bytes, max_key: bytes | None) -> Iterator[tuple[bytes, bytes]]: ...
+
+
+class CommitLog:
+    """Validation and bookkeeping over some :class:`LogBatch`; subclasses say where it lives."""
+
+    def __init__(self, keep_seconds: float, keep_commits: int) -> None:
+        self.keep_seconds = keep_seconds
+        self.keep_commits = keep_commits
+        self._cache: dict[int, Writes] = {}  # version -> shape; entries never change once written
+        self._cache_lock = threading.Lock()
+        self._commits_since_trim = 0
+
+    # -- to be provided by the home of the log ---------------------------------------------------
+    def begin(self) -> tuple[KVStore, int]:
+        """A snapshot and the version of the last commit it includes."""
+        raise NotImplementedError
+
+    def atomic(self, fn: Callable[[LogBatch], T], sync: bool | None) -> T:
+        """Run ``fn`` in one all-or-nothing write; ``fn`` may be re-run from scratch."""
+        raise NotImplementedError
+
+    # -- shared logic ------------------------------------------------------------------------------
+    @staticmethod
+    def read_version(batch: LogBatch) -> int:
+        raw = batch.meta_get(_VERSION_KEY)
+        return 0 if raw is None else _U64.unpack(raw)[0]
+
+    def _shape(self, batch: LogBatch, version: int, raw: bytes | None) -> Writes:
+        shape = self._cache.get(version)
+        if shape is None:
+            if raw is None:
+                raw = batch.meta_get(_entry_key(version))
+            if raw is None:
+                raise TransactionTooOld(f"commit {version} has left the commit history")
+            shape = Writes.deserialize(raw[_TIME.size :])
+            with self._cache_lock:
+                self._cache[version] = shape
+        return shape
+
+    def conflicts(self, batch: LogBatch, reads: Reads, since: int, now: int) -> list[Conflict]:
+        """Conflicts between ``reads`` and every commit in ``(since, now]``."""
+        if now <= since:
+            return []
+        found: list[Conflict] = []
+        cache = self._cache
+        if all(v in cache for v in range(since + 1, now + 1)):
+            pairs: Iterator[tuple[int, bytes | None]] = ((v, None) for v in range(since + 1, now + 1))
+        else:
+            entries = list(batch.meta_range(_entry_key(since + 1), _entry_key(now + 1)))
+            if len(entries) != now - since:
+                raise TransactionTooOld(
+                    f"the snapshot (version {since}) is older than the commit history kept "
+                    f"({self.keep_commits} commits / {self.keep_seconds:g} s)"
+                )
+            pairs = ((_U64.unpack_from(k, len(_ENTRY_PREFIX))[0], v) for k, v in entries)
+        for version, raw in pairs:
+            found.extend(reads.all_conflicts(self._shape(batch, version, raw)))
+        return found
+
+    def append(self, batch: LogBatch, version: int, writes: Writes) -> int:
+        """Record ``writes`` as the commit after ``version``; return the new version."""
+        version += 1
+        shape = shape_of(writes)
+        batch.meta_put(_entry_key(version), _TIME.pack(time.time()) + shape.serialize())
+        batch.meta_put(_VERSION_KEY, _U64.pack(version))
+        with self._cache_lock:
+            self._cache[version] = shape
+        return version
+
+    def trim(self, batch: LogBatch, version: int) -> None:
+        """Drop entries outside both retention windows (amortized: every 64 commits)."""
+        self._commits_since_trim += 1
+        if self._commits_since_trim < 64:
+            return
+        self._commits_since_trim = 0
+        cutoff_time = time.time() - self.keep_seconds
+        cutoff_version = version - self.keep_commits
+        doomed = []
+        for key, value in batch.meta_range(_ENTRY_PREFIX, _ENTRY_END):
+            v = _U64.unpack_from(key, len(_ENTRY_PREFIX))[0]
+            if v > cutoff_version or _TIME.unpack_from(value)[0] >= cutoff_time:
+                break
+            doomed.append((key, v))
+        for key, v in doomed:
+            batch.meta_delete(key)
+        with self._cache_lock:
+            floor = doomed[-1][1] if doomed else 0
+            for v in [v for v in self._cache if v <= floor or v <= cutoff_version - 1000]:
+                del self._cache[v]
+
+    def forget_cache(self) -> None:
+        """Drop cached entries (after a failed write whose entries never landed)."""
+        with self._cache_lock:
+            self._cache.clear()
+
+
+class StoreLog(CommitLog):
+    """The log kept in an LMDB store's metadata database, shared by every process."""
+
+    def __init__(self, store: Any, keep_seconds: float, keep_commits: int) -> None:
+        super().__init__(keep_seconds, keep_commits)
+        self._store = store
+
+    def begin(self) -> tuple[KVStore, int]:
+        snap = self._store.snapshot()
+        raw = snap.meta_get(_VERSION_KEY)
+        return snap, 0 if raw is None else _U64.unpack(raw)[0]
+
+    def atomic(self, fn: Callable[[LogBatch], T], sync: bool | None) -> T:
+        result: T = self._store._atomic(fn, sync)
+        return result
+
+
+class _LocalBatch:
+    """A :class:`LogBatch` over an AtomicKVStore and an in-memory metadata map."""
+
+    def __init__(self, store: AtomicKVStore, meta: SortedDict, sync: bool | None) -> None:
+        self._store = store
+        self._meta = meta
+        self._sync = sync
+
+    def apply(self, mutations: Mutations) -> None:
+        self._store.apply(mutations, sync=self._sync)
+
+    def meta_get(self, key: bytes) -> bytes | None:
+        value: bytes | None = self._meta.get(key)
+        return value
+
+    def meta_put(self, key: bytes, value: bytes) -> None:
+        self._meta[key] = value
+
+    def meta_delete(self, key: bytes) -> None:
+        self._meta.pop(key, None)
+
+    def meta_range(self, min_key: bytes, max_key: bytes | None) -> Iterator[tuple[bytes, bytes]]:
+        meta = self._meta
+        for key in list(meta.irange(min_key, max_key, inclusive=(True, False))):
+            yield key, meta[key]
+
+
+class LocalLog(CommitLog):
+    """The log kept in process memory, for stores that only this process uses."""
+
+    def __init__(self, store: AtomicKVStore, keep_seconds: float, keep_commits: int) -> None:
+        super().__init__(keep_seconds, keep_commits)
+        self._store = store
+        self._meta: SortedDict = SortedDict()
+        self._lock = threading.Lock()
+
+    def begin(self) -> tuple[KVStore, int]:
+        with self._lock:
+            raw = self._meta.get(_VERSION_KEY)
+            return self._store.snapshot(), 0 if raw is None else _U64.unpack(raw)[0]
+
+    def atomic(self, fn: Callable[[LogBatch], T], sync: bool | None) -> T:
+        with self._lock:
+            return fn(_LocalBatch(self._store, self._meta, sync))

@@ -1,0 +1,531 @@
+"""Optimistic, serializable transactions: :class:`Database`, :class:`Transaction`, :func:`open`.
+
+A transaction is a :class:`~kvstore.MutableView` over a snapshot of the store.  It records
+what it reads and writes; at commit its reads are checked against every commit made since its
+snapshot (by any thread, or any process sharing an LMDB path, through the commit log), and
+its writes are applied atomically.  Counter adjustments made without reading the counter are
+recorded blind, so they commute and never conflict.
+
+Concurrent committers in one process share a write: the first to arrive becomes the leader,
+takes every commit queued behind it, validates them one by one in order against the log and
+each other, and applies all that pass in one store write — one fsync for the lot.
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from enum import Enum
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar, overload
+
+import attrs
+
+from kvstore.backends.lmdb import LMDBStore
+from kvstore.backends.memory import MemoryStore
+from kvstore.commitlog import CommitLog, LocalLog, LogBatch, StoreLog
+from kvstore.errors import (
+    KVError,
+    RetryTransaction,
+    StaleTransaction,
+    StoreClosed,
+    TransactionConflict,
+)
+from kvstore.mutations import Mutations, Writes
+from kvstore.reads import Reads
+from kvstore.store import AtomicKVStore, KVPair, KVStore, RangeIterator
+from kvstore.view import MutableView
+
+__all__ = ["Database", "DatabaseStats", "Transaction", "open"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+DURABILITIES = ("sync", "async", "none")
+_ASYNC_FLUSH_SECONDS = 0.5
+
+
+@attrs.frozen
+class DatabaseStats:
+    """Counters of one :class:`Database` object, plus the store's version and size."""
+
+    commits: int
+    conflicts: int
+    retries: int
+    version: int
+    size_bytes: int
+    too_old: int = 0
+
+
+class _State(Enum):
+    ACTIVE = "active"
+    COMMITTED = "committed"
+    ROLLED_BACK = "rolled back"
+    FAILED = "failed"
+
+
+class Transaction(MutableView):
+    """One optimistic transaction: a view over a snapshot that commits through its database.
+
+    Use it as a context manager (commit on normal exit, roll back on an exception), or call
+    :meth:`commit` / :meth:`rollback`.  Once ended, any use raises
+    :class:`~kvstore.StaleTransaction`, except ``rollback()`` and ``close()``.
+    """
+
+    def __init__(self, db: Database, snapshot: KVStore, version: int, read_only: bool) -> None:
+        super().__init__(snapshot)
+        self._db = db
+        self._snapshot = snapshot
+        self._version = version
+        self._state = _State.ACTIVE
+        self._committed_version: int | None = None
+        if read_only:
+            self.set_read_only()
+
+    @property
+    def version(self) -> int:
+        """The commit version this transaction's snapshot shows."""
+        return self._version
+
+    @property
+    def committed_version(self) -> int | None:
+        """The version this transaction's commit became; ``None`` before a commit that wrote.
+
+        A committed transaction that wrote nothing keeps ``None``: it changed nothing.
+        """
+        return self._committed_version
+
+    @property
+    def active(self) -> bool:
+        """Whether the transaction can still be used."""
+        return self._state is _State.ACTIVE
+
+    def _stale(self) -> StaleTransaction:
+        return StaleTransaction(f"the transaction has ended ({self._state.value})")
+
+    # -- every operation checks that the transaction is still going ------------------------------
+    def get(self, key: bytes) -> bytes | None:
+        if self._state is not _State.ACTIVE:
+            raise self._stale()
+        return super().get(key)
+
+    def get_range(
+        self, min_key: bytes | None = None, max_key: bytes | None = None, reverse: bool = False
+    ) -> RangeIterator:
+        if self._state is not _State.ACTIVE:
+            raise self._stale()
+        return super().get_range(min_key, max_key, reverse)
+
+    def get_at_least(self, min_key: bytes, max_key: bytes | None = None) -> KVPair | None:
+        if self._state is not _State.ACTIVE:
+            raise self._stale()
+        return super().get_at_least(min_key, max_key)
+
+    def get_at_most(self, max_key: bytes | None, min_key: bytes | None = None) -> KVPair | None:
+        if self._state is not _State.ACTIVE:
+            raise self._stale()
+        return super().get_at_most(max_key, min_key)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        if self._state is not _State.ACTIVE:
+            raise self._stale()
+        super().put(key, value)
+
+    def remove(self, key: bytes) -> None:
+        if self._state is not _State.ACTIVE:
+            raise self._stale()
+        super().remove(key)
+
+    def remove_range(self, min_key: bytes | None = None, max_key: bytes | None = None) -> None:
+        if self._state is not _State.ACTIVE:
+            raise self._stale()
+        super().remove_range(min_key, max_key)
+
+    def adjust_counter(self, key: bytes, amount: int) -> None:
+        if self._state is not _State.ACTIVE:
+            raise self._stale()
+        super().adjust_counter(key, amount)
+
+    def apply(self, mutations: Mutations) -> None:
+        if self._state is not _State.ACTIVE:
+            raise self._stale()
+        super().apply(mutations)
+
+    def rebase(self, new_base: KVStore) -> None:
+        raise TypeError("a transaction cannot be rebased")
+
+    def clone(self) -> MutableView:
+        """A plain :class:`MutableView` with copies of this transaction's reads and writes."""
+        if self._state is not _State.ACTIVE:
+            raise self._stale()
+        return super().clone()
+
+    # -- ending ----------------------------------------------------------------------------------
+    def _end(self, state: _State) -> None:
+        self._state = state
+        super().close()  # closes open iterators
+        self._snapshot.close()
+
+    def commit(self) -> None:
+        """Validate and apply the transaction, or raise.
+
+        Raises :class:`~kvstore.TransactionConflict` when something it read was changed by a
+        commit since its snapshot, :class:`~kvstore.TransactionTooOld` when its snapshot is
+        older than the history kept.  Either way the transaction has ended.
+        """
+        with self._lock:
+            if self._state is not _State.ACTIVE:
+                raise self._stale()
+            writes = self._writes
+            reads = self.reads
+            try:
+                self._snapshot.close()  # before writing: lets the store grow its map
+                if writes:
+                    self._committed_version = self._db._commit(writes, reads, self._version)
+            except BaseException:
+                self._end(_State.FAILED)
+                raise
+            self._end(_State.COMMITTED)
+
+    def rollback(self) -> None:
+        """Discard the transaction.  A no-op once it has ended."""
+        with self._lock:
+            if self._state is _State.ACTIVE:
+                self._end(_State.ROLLED_BACK)
+
+    def close(self) -> None:
+        """Roll back if still active; idempotent."""
+        self.rollback()
+
+    def __enter__(self) -> Transaction:
+        if self._state is not _State.ACTIVE:
+            raise self._stale()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None and self._state is _State.ACTIVE:
+            self.commit()
+        else:
+            self.rollback()
+
+    def __repr__(self) -> str:
+        return f"<Transaction {self._state.value} at version {self._version}>"
+
+
+class _Request:
+    """One transaction waiting for the group-commit leader to write it."""
+
+    __slots__ = ("committed", "done", "error", "reads", "version", "writes")
+
+    def __init__(self, writes: Writes, reads: Reads | None, version: int) -> None:
+        self.writes = writes
+        self.reads = reads
+        self.version = version
+        self.done = False
+        self.error: BaseException | None = None
+        self.committed = 0  # the version this commit became
+
+
+class Database:
+    """Transactions over an :class:`~kvstore.AtomicKVStore`.
+
+    ``durability`` is ``"sync"`` (a commit survives power loss once ``commit()`` returns),
+    ``"async"`` (flushed in the background) or ``"none"`` (left to the OS); the last two
+    survive a process crash but may lose the latest commits on an OS crash.  The commit history
+    covers at least ``history_seconds`` and ``history_commits``.
+    """
+
+    def __init__(
+        self,
+        store: AtomicKVStore,
+        *,
+        durability: str = "sync",
+        history_seconds: float = 10.0,
+        history_commits: int = 10_000,
+        owns_store: bool = False,
+    ) -> None:
+        if not isinstance(store, AtomicKVStore):
+            raise TypeError(f"store must be an AtomicKVStore, not {type(store).__name__}")
+        if durability not in DURABILITIES:
+            raise ValueError(f"durability must be one of {DURABILITIES}, not {durability!r}")
+        if not isinstance(history_seconds, (int, float)) or history_seconds < 0:
+            raise ValueError(f"history_seconds must be a number >= 0, not {history_seconds!r}")
+        if not isinstance(history_commits, int) or history_commits < 1:
+            raise ValueError(f"history_commits must be an int >= 1, not {history_commits!r}")
+        self._store = store
+        self._owns_store = owns_store
+        self._durability = durability
+        self._log: CommitLog
+        if isinstance(store, LMDBStore):
+            self._log = StoreLog(store, float(history_seconds), history_commits)
+        else:
+            self._log = LocalLog(store, float(history_seconds), history_commits)
+        self._sync: bool | None = True if durability == "sync" else None
+        self._queue: list[_Request] = []
+        self._cond = threading.Condition()
+        self._leading = False
+        self._closed = False
+        self._commits = 0
+        self._conflicts = 0
+        self._retries = 0
+        self._too_old = 0
+        self._flusher: threading.Thread | None = None
+        self._stop = threading.Event()
+        if durability == "async" and isinstance(store, LMDBStore):
+            self._flusher = threading.Thread(target=self._flush_loop, daemon=True, name="kvstore-flush")
+            self._flusher.start()
+
+    @property
+    def store(self) -> AtomicKVStore:
+        """The store the database commits to."""
+        return self._store
+
+    @property
+    def durability(self) -> str:
+        return self._durability
+
+    # -- transactions ----------------------------------------------------------------------------
+    def transaction(self, read_only: bool = False) -> Transaction:
+        """Begin a transaction over a snapshot taken now."""
+        if self._closed:
+            raise StoreClosed("the database is closed")
+        snapshot, version = self._log.begin()
+        return Transaction(self, snapshot, version, bool(read_only))
+
+    def _commit(self, writes: Writes, reads: Reads | None, version: int) -> int:
+        """Queue a commit and wait for it; the first waiter leads a group write."""
+        if self._closed:
+            raise StoreClosed("the database is closed")
+        request = _Request(writes, reads if reads is not None else Reads(), version)
+        cond = self._cond
+        with cond:
+            self._queue.append(request)
+            while self._leading and not request.done:
+                cond.wait()
+            if not request.done:
+                self._leading = True
+                group, self._queue = self._queue, []
+        if not request.done:
+            try:
+                self._write_group(group)
+            finally:
+                with cond:
+                    self._leading = False
+                    cond.notify_all()
+        if request.error is not None:
+            raise request.error
+        return request.committed
+
+    def _write_group(self, group: list[_Request]) -> None:
+        log = self._log
+
+        def write(batch: LogBatch) -> dict[int, BaseException]:
+            errors: dict[int, BaseException] = {}
+            version = log.read_version(batch)
+            for i, req in enumerate(group):
+                try:
+                    conflicts = log.conflicts(batch, req.reads, req.version, version)  # type: ignore[arg-type]
+                except RetryTransaction as e:
+                    errors[i] = e
+                    continue
+                if conflicts:
+                    errors[i] = TransactionConflict(
+                        f"{len(conflicts)} conflict(s), first: {conflicts[0]}", conflicts
+                    )
+                    continue
+                batch.apply(req.writes)
+                version = log.append(batch, version, req.writes)
+                req.committed = version
+            log.trim(batch, version)
+            return errors
+
+        try:
+            errors = log.atomic(write, self._sync)
+        except BaseException as e:
+            log.forget_cache()
+            for req in group:
+                req.error = e
+                req.done = True
+            return
+        with self._cond:
+            for i, req in enumerate(group):
+                err = errors.get(i)
+                req.error = err
+                req.done = True
+                if err is None:
+                    self._commits += 1
+                elif isinstance(err, TransactionConflict):
+                    self._conflicts += 1
+                else:
+                    self._too_old += 1
+
+    # -- retry loops -----------------------------------------------------------------------------
+    def run(self, fn: Callable[..., R], *args: Any, retries: int = 10, **kwargs: Any) -> R:
+        """Call ``fn(tx, *args, **kwargs)`` in a new transaction, commit, return its result.
+
+        On :class:`~kvstore.RetryTransaction` it tries again, up to ``retries`` more times,
+        with jittered exponential backoff; then re-raises the last error, whose ``attempts``
+        says how many attempts were made.
+        """
+        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+            raise ValueError(f"retries must be an int >= 0, not {retries!r}")
+        attempt = 0
+        while True:
+            attempt += 1
+            tx = self.transaction()
+            try:
+                result = fn(tx, *args, **kwargs)
+                tx.commit()
+                return result
+            except RetryTransaction as e:
+                tx.rollback()
+                e.attempts = attempt
+                if attempt > retries:
+                    raise
+                with self._cond:
+                    self._retries += 1
+                time.sleep(_backoff(attempt))
+            except BaseException:
+                tx.rollback()
+                raise
+
+    @overload
+    def transactional(self, fn: Callable[..., R], /) -> Callable[..., R]: ...
+
+    @overload
+    def transactional(
+        self, fn: None = None, /, *, retries: int = 10
+    ) -> Callable[[Callable[..., R]], Callable[..., R]]: ...
+
+    def transactional(
+        self, fn: Callable[..., R] | None = None, /, *, retries: int = 10
+    ) -> Callable[..., R] | Callable[[Callable[..., R]], Callable[..., R]]:
+        """Decorate ``f(tx, *args)`` so callers write ``f(*args)``; bare or ``(retries=N)``.
+
+        Called with a :class:`Transaction` as its first argument, the function runs inside that
+        transaction instead, without committing or retrying.
+        """
+
+        def decorate(f: Callable[..., R]) -> Callable[..., R]:
+            @functools.wraps(f)
+            def wrapper(*args: Any, **kwargs: Any) -> R:
+                if args and isinstance(args[0], Transaction):
+                    return f(*args, **kwargs)
+                return self.run(f, *args, retries=retries, **kwargs)
+
+            return wrapper
+
+        return decorate(fn) if fn is not None else decorate
+
+    # -- information -----------------------------------------------------------------------------
+    def stats(self) -> DatabaseStats:
+        """Commit and conflict counts of this object, and the store's version and size."""
+        snapshot, version = self._log.begin()
+        snapshot.close()
+        with self._cond:
+            return DatabaseStats(
+                commits=self._commits,
+                conflicts=self._conflicts,
+                retries=self._retries,
+                version=version,
+                size_bytes=_size_of(self._store),
+                too_old=self._too_old,
+            )
+
+    # -- life cycle ------------------------------------------------------------------------------
+    def _flush_loop(self) -> None:
+        store = self._store
+        while not self._stop.wait(_ASYNC_FLUSH_SECONDS):
+            try:
+                store.sync()  # type: ignore[attr-defined]
+            except KVError:
+                return
+
+    def close(self) -> None:
+        """Close the database (and the store, when :func:`open` made it).  Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        if self._flusher is not None:
+            self._flusher.join()
+        if self._owns_store:
+            if self._durability == "async" and isinstance(self._store, LMDBStore):
+                self._store.sync()
+            self._store.close()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Database on {type(self._store).__name__}, durability={self._durability}>"
+
+
+def _backoff(attempt: int) -> float:
+    """Jittered exponential backoff: about 1 ms doubling per attempt, capped near 0.2 s."""
+    base = min(0.001 * (2 ** (attempt - 1)), 0.2)
+    return base * random.uniform(0.5, 1.5)
+
+
+def _size_of(store: AtomicKVStore) -> int:
+    if isinstance(store, LMDBStore):
+        return store.size_bytes()
+    if isinstance(store, MemoryStore):
+        with store.get_range() as it:
+            return sum(len(k) + len(v) for k, v in it)
+    return 0
+
+
+def open(  # noqa: A001 - the SPEC names it kvstore.open
+    path: str | os.PathLike[str] | None = None,
+    *,
+    durability: str = "sync",
+    history_seconds: float = 10.0,
+    history_commits: int = 10_000,
+    map_size: int | None = None,
+    readonly: bool = False,
+    create: bool = True,
+) -> Database:
+    """Open a database: LMDB at ``path`` (a directory), or in memory when ``path`` is None."""
+    if durability not in DURABILITIES:
+        raise ValueError(f"durability must be one of {DURABILITIES}, not {durability!r}")
+    store: AtomicKVStore
+    if path is None:
+        store = MemoryStore()
+    else:
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a str or os.PathLike, not {type(path).__name__}")
+        store = LMDBStore(
+            path, map_size=map_size, sync=durability == "sync", readonly=readonly, create=create
+        )
+    try:
+        return Database(
+            store,
+            durability=durability,
+            history_seconds=history_seconds,
+            history_commits=history_commits,
+            owns_store=True,
+        )
+    except BaseException:
+        store.close()
+        raise
+
+

@@ -1,0 +1,468 @@
+"""Transactions: commit, rollback, conflicts, counters, retries, durability, multi-process."""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import kvstore
+from kvstore import (
+    Database,
+    MemoryStore,
+    ReadRemoveConflict,
+    ReadWriteConflict,
+    RetryTransaction,
+    StaleTransaction,
+    Transaction,
+    TransactionConflict,
+    TransactionTooOld,
+    Writes,
+)
+from kvstore.counters import decode_counter, encode_counter
+
+
+@pytest.fixture(params=["memory", "lmdb"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    path = None if request.param == "memory" else tmp_path / "db"
+    with kvstore.open(path, durability="none") as d:
+        yield d
+
+
+# -- basics --------------------------------------------------------------------------------------
+def test_commit_makes_writes_visible(db: Database) -> None:
+    with db.transaction() as tx:
+        tx.put(b"a", b"1")
+        assert tx.get(b"a") == b"1"
+    with db.transaction() as tx:
+        assert tx.get(b"a") == b"1"
+
+
+def test_rollback_discards(db: Database) -> None:
+    tx = db.transaction()
+    tx.put(b"a", b"1")
+    tx.rollback()
+    with db.transaction() as tx2:
+        assert tx2.get(b"a") is None
+
+
+def test_exception_in_with_rolls_back(db: Database) -> None:
+    with pytest.raises(ZeroDivisionError), db.transaction() as tx:
+        tx.put(b"a", b"1")
+        _ = 1 / 0
+    with db.transaction() as tx2:
+        assert tx2.get(b"a") is None
+
+
+def test_snapshot_isolation(db: Database) -> None:
+    with db.transaction() as tx:
+        tx.put(b"a", b"1")
+    reader = db.transaction()
+    with db.transaction() as tx:
+        tx.put(b"a", b"2")
+    assert reader.get(b"a") == b"1"
+    reader.rollback()
+
+
+def test_ended_transaction_is_stale(db: Database) -> None:
+    tx = db.transaction()
+    tx.commit()
+    for call in (lambda: tx.get(b"a"), lambda: tx.put(b"a", b"1"), tx.commit, lambda: tx.get_range()):
+        with pytest.raises(StaleTransaction):
+            call()
+    tx.rollback()
+    tx.close()
+
+
+def test_failed_commit_ends_the_transaction(db: Database) -> None:
+    t1, t2 = db.transaction(), db.transaction()
+    t1.get(b"k")
+    t1.put(b"k", b"1")
+    t2.put(b"k", b"2")
+    t2.commit()
+    with pytest.raises(TransactionConflict):
+        t1.commit()
+    with pytest.raises(StaleTransaction):
+        t1.get(b"k")
+    t1.rollback()
+
+
+def test_read_only_transaction(db: Database) -> None:
+    with db.transaction(read_only=True) as tx:
+        with pytest.raises(kvstore.ReadOnlyError):
+            tx.put(b"a", b"1")
+        assert tx.get(b"a") is None
+
+
+def test_transaction_is_a_delta_store(db: Database) -> None:
+    tx = db.transaction()
+    assert isinstance(tx, kvstore.DeltaKVStore)
+    tx.put(b"x", b"1")
+    assert tx.writes.puts == {b"x": b"1"}
+    tx.rollback()
+
+
+# -- conflicts -----------------------------------------------------------------------------------
+def test_read_write_conflict_is_reported_precisely(db: Database) -> None:
+    t1 = db.transaction()
+    assert t1.get(b"k") is None
+    t1.put(b"other", b"x")
+    with db.transaction() as t2:
+        t2.put(b"k", b"v")
+    with pytest.raises(TransactionConflict) as info:
+        t1.commit()
+    assert info.value.conflicts == [ReadWriteConflict(b"k")]
+    assert isinstance(info.value, RetryTransaction)
+
+
+def test_range_read_conflicts_with_remove(db: Database) -> None:
+    with db.transaction() as tx:
+        tx.put(b"b", b"1")
+    t1 = db.transaction()
+    list(t1.get_range(b"a", b"c"))
+    t1.put(b"z", b"1")
+    with db.transaction() as t2:
+        t2.remove_range(b"b", b"d")
+    with pytest.raises(TransactionConflict) as info:
+        t1.commit()
+    assert info.value.conflicts == [ReadRemoveConflict(kvstore.KeyRange(b"b", b"c"))]
+
+
+def test_disjoint_reads_and_writes_never_conflict(db: Database) -> None:
+    t1, t2 = db.transaction(), db.transaction()
+    t1.get(b"a")
+    t1.put(b"b", b"1")
+    t2.get(b"c")
+    t2.put(b"d", b"1")
+    t2.commit()
+    t1.commit()
+
+
+def test_write_only_transactions_do_not_conflict(db: Database) -> None:
+    t1, t2 = db.transaction(), db.transaction()
+    t1.put(b"k", b"1")
+    t2.put(b"k", b"2")
+    t2.commit()
+    t1.commit()
+    with db.transaction() as tx:
+        assert tx.get(b"k") == b"1"
+
+
+def test_transaction_that_wrote_nothing_always_commits(db: Database) -> None:
+    t1 = db.transaction()
+    t1.get(b"k")
+    with db.transaction() as t2:
+        t2.put(b"k", b"1")
+    t1.commit()
+
+
+def test_blind_counter_adjustments_commute(db: Database) -> None:
+    with db.transaction() as tx:
+        tx.put(b"n", encode_counter(0))
+    txs = [db.transaction() for _ in range(5)]
+    for tx in txs:
+        tx.adjust_counter(b"n", 2)
+    for tx in txs:
+        tx.commit()
+    with db.transaction() as tx:
+        assert decode_counter(tx.get(b"n") or b"") == 10
+
+
+def test_too_old_snapshot(tmp_path: Path) -> None:
+    with kvstore.open(None, history_seconds=0, history_commits=1) as db:
+        old = db.transaction()
+        old.get(b"k")
+        old.put(b"j", b"1")
+        for i in range(200):
+            with db.transaction() as tx:
+                tx.put(b"x%d" % i, b"1")
+        with pytest.raises(TransactionTooOld):
+            old.commit()
+
+
+# -- retries -------------------------------------------------------------------------------------
+def test_run_retries_until_success(db: Database) -> None:
+    calls = []
+
+    def work(tx: Transaction, n: int) -> int:
+        tx.get(b"k")
+        calls.append(1)
+        if len(calls) < 3:
+            with db.transaction() as other:  # make this attempt conflict
+                other.put(b"k", b"%d" % len(calls))
+        tx.put(b"mine", b"1")
+        return n * 2
+
+    assert db.run(work, 21) == 42
+    assert len(calls) == 3
+    assert db.stats().retries == 2
+
+
+def test_run_gives_up_with_attempt_count(db: Database) -> None:
+    def always_conflict(tx: Transaction) -> None:
+        tx.get(b"k")
+        with db.transaction() as other:
+            other.put(b"k", b"x")
+        tx.put(b"y", b"1")
+
+    with pytest.raises(TransactionConflict) as info:
+        db.run(always_conflict, retries=2)
+    assert info.value.attempts == 3
+
+
+def test_transactional_decorator(db: Database) -> None:
+    @db.transactional
+    def put(tx: Transaction, key: bytes) -> None:
+        tx.put(key, b"1")
+
+    @db.transactional(retries=1)
+    def get(tx: Transaction, key: bytes) -> bytes | None:
+        return tx.get(key)
+
+    put(b"a")
+    assert get(b"a") == b"1"
+    tx = db.transaction()
+    put(tx, b"b")  # runs inside tx, no commit
+    assert get(b"b") is None
+    tx.commit()
+    assert get(b"b") == b"1"
+
+
+def test_stats(db: Database) -> None:
+    with db.transaction() as tx:
+        tx.put(b"a", b"1")
+    stats = db.stats()
+    assert stats.commits == 1 and stats.version == 1 and stats.size_bytes > 0
+    assert stats.conflicts == 0
+
+
+def test_open_accepts_pathlike_and_validates(tmp_path: Path) -> None:
+    with kvstore.open(str(tmp_path / "s")) as db:
+        assert db.durability == "sync"
+    with pytest.raises(ValueError, match="durability"):
+        kvstore.open(tmp_path / "x", durability="maybe")
+    with pytest.raises(TypeError, match="path"):
+        kvstore.open(42)  # type: ignore[arg-type]
+
+
+def test_durability_modes_commit(tmp_path: Path) -> None:
+    for mode in ("sync", "async", "none"):
+        with kvstore.open(tmp_path / mode, durability=mode) as db, db.transaction() as tx:
+            tx.put(b"k", mode.encode())
+        with kvstore.open(tmp_path / mode) as db, db.transaction() as tx:
+            assert tx.get(b"k") == mode.encode()
+
+
+def test_database_over_any_atomic_store() -> None:
+    db = Database(MemoryStore())
+    with db.transaction() as tx:
+        tx.put(b"k", b"v")
+    assert db.store.get(b"k") == b"v"
+
+
+def test_delta_recorded_in_a_transaction_ships_to_another_database(tmp_path: Path) -> None:
+    with kvstore.open(None) as source, kvstore.open(tmp_path / "target") as target:
+        tx = source.transaction()
+        tx.put(b"a", b"1")
+        tx.remove_range(b"b", b"c")
+        blob = tx.writes.serialize()
+        tx.commit()
+        with target.transaction() as ttx:
+            ttx.put(b"bb", b"gone")
+        with target.transaction() as ttx:
+            ttx.apply(Writes.deserialize(blob))
+        with target.transaction() as ttx:
+            assert list(ttx.get_range()) == [(b"a", b"1")]
+
+
+# -- group commit --------------------------------------------------------------------------------
+def test_concurrent_committers_each_get_their_outcome(tmp_path: Path) -> None:
+    with kvstore.open(tmp_path / "db", durability="sync") as db:
+        results: dict[int, str] = {}
+
+        def worker(n: int) -> None:
+            for i in range(20):
+                tx = db.transaction()
+                tx.get(b"shared")  # everyone reads it; one in each group writes it
+                tx.put(b"w%d-%d" % (n, i), b"1")
+                if i % 5 == 0:
+                    tx.put(b"shared", b"%d" % n)
+                try:
+                    tx.commit()
+                    results[n * 100 + i] = "ok"
+                except TransactionConflict:
+                    results[n * 100 + i] = "conflict"
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(results) == 80
+        with db.transaction() as tx:
+            written = {p.key for p in tx.get_range(b"w", b"x")}
+        ok = {b"w%d-%d" % divmod(k, 100) for k, v in results.items() if v == "ok"}
+        assert written == ok
+        stats = db.stats()
+        assert stats.commits == len(ok)
+
+
+# -- serializability checker --------------------------------------------------------------------
+ACCOUNTS = [b"acct/%02d" % i for i in range(8)]
+START = 1000
+
+
+def _random_transaction(tx: Transaction, rng: random.Random) -> dict[str, object]:
+    """One random transaction; returns what it observed."""
+    observed: dict[str, object] = {}
+    kind = rng.random()
+    if kind < 0.6:
+        a, b = rng.sample(ACCOUNTS, 2)
+        va = decode_counter(tx.get(a) or b"")
+        vb = decode_counter(tx.get(b) or b"")
+        observed["get"] = {a: va, b: vb}
+        amount = rng.randint(0, 50)
+        tx.put(a, encode_counter(va - amount))
+        tx.put(b, encode_counter(vb + amount))
+    elif kind < 0.8:
+        pairs = list(tx.get_range(b"acct/", b"acct0", reverse=rng.random() < 0.5))
+        observed["range"] = sorted(pairs)
+        tx.put(b"audit/%d" % rng.randint(0, 3), encode_counter(sum(decode_counter(v) for _, v in pairs)))
+    else:
+        tx.adjust_counter(b"ops", 1)
+    return observed
+
+
+def _run_workers(path: str | None, db: Database | None, seed: int, n: int) -> list[tuple[int, dict[str, object], bytes]]:
+    """Run ``n`` random transactions; return (commit version, observed, serialized writes)."""
+    own = db is None
+    if db is None:
+        db = kvstore.open(path, durability="none")
+    rng = random.Random(seed)
+    history: list[tuple[int, dict[str, object], bytes]] = []
+    try:
+        for _ in range(n):
+            while True:
+                tx = db.transaction()
+                observed = _random_transaction(tx, rng)
+                writes = tx.writes.serialize()
+                try:
+                    tx.commit()
+                except RetryTransaction:
+                    continue
+                if tx.committed_version is not None:
+                    history.append((tx.committed_version, observed, writes))
+                break
+    finally:
+        if own:
+            db.close()
+    return history
+
+
+def _process_worker(path: str, seed: int, n: int, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    queue.put(_run_workers(path, None, seed, n))
+
+
+def _check_history(history: list[tuple[int, dict[str, object], bytes]], final: dict[bytes, bytes]) -> None:
+    model = MemoryStore()
+    for a in ACCOUNTS:
+        model.put(a, encode_counter(START))
+    model.put(b"ops", encode_counter(0))
+    versions = [v for v, _, _ in history]
+    assert len(set(versions)) == len(versions), "two commits got the same version"
+    for _version, observed, writes in sorted(history, key=lambda h: h[0]):
+        if "get" in observed:
+            for key, value in observed["get"].items():  # type: ignore[attr-defined]
+                assert decode_counter(model.get(key) or b"") == value
+        if "range" in observed:
+            assert sorted(model.get_range(b"acct/", b"acct0")) == observed["range"]
+        model.apply(Writes.deserialize(writes))
+    assert dict(model.get_range()) == final
+    assert sum(decode_counter(final[a]) for a in ACCOUNTS) == START * len(ACCOUNTS)
+
+
+@pytest.mark.slow
+def test_serializable_across_threads_and_processes(tmp_path: Path) -> None:
+    path = str(tmp_path / "db")
+    with kvstore.open(path, durability="none") as db, db.transaction() as tx:
+        for a in ACCOUNTS:
+            tx.put(a, encode_counter(START))
+        tx.put(b"ops", encode_counter(0))
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_process_worker, args=(path, 100 + i, 60, queue)) for i in range(2)]
+    for p in procs:
+        p.start()
+    history: list[tuple[int, dict[str, object], bytes]] = []
+    with kvstore.open(path, durability="none") as db:
+        lock = threading.Lock()
+
+        def thread_worker(seed: int) -> None:
+            h = _run_workers(None, db, seed, 60)
+            with lock:
+                history.extend(h)
+
+        threads = [threading.Thread(target=thread_worker, args=(i,)) for i in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for _ in procs:
+            history.extend(queue.get(timeout=120))
+        for p in procs:
+            p.join(timeout=60)
+            assert p.exitcode == 0
+        with db.transaction() as tx:
+            final = dict(tx.get_range())
+    assert len(history) == 5 * 60  # every transaction eventually committed, once
+    _check_history(history, final)
+    ops = sum(1 for _, obs, _ in history if not obs)
+    assert decode_counter(final[b"ops"]) == ops
+
+
+def _counter_worker(path: str, n: int) -> None:
+    with kvstore.open(path, durability="none") as db:
+        for _ in range(n):
+            tx = db.transaction()
+            tx.adjust_counter(b"count", 1)
+            tx.commit()  # never retried: blind adjustments cannot conflict
+
+
+@pytest.mark.slow
+def test_counters_from_processes_never_conflict(tmp_path: Path) -> None:
+    path = str(tmp_path / "db")
+    with kvstore.open(path, durability="none") as db, db.transaction() as tx:
+        tx.put(b"count", encode_counter(0))
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_counter_worker, args=(path, 200)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+    with kvstore.open(path) as db, db.transaction() as tx:
+        assert decode_counter(tx.get(b"count") or b"") == 600
+
+
+def test_transaction_sees_commits_from_another_process_for_conflicts(tmp_path: Path) -> None:
+    path = str(tmp_path / "db")
+    with kvstore.open(path, durability="none") as db:
+        tx = db.transaction()
+        tx.get(b"k")
+        tx.put(b"mine", b"1")
+        ctx = multiprocessing.get_context("spawn")
+        p = ctx.Process(target=_counter_worker_put, args=(path,))
+        p.start()
+        p.join(timeout=60)
+        assert p.exitcode == 0
+        with pytest.raises(TransactionConflict):
+            tx.commit()
+
+
+def _counter_worker_put(path: str) -> None:
+    with kvstore.open(path, durability="none") as db, db.transaction() as tx:
+        tx.put(b"k", b"from another process")
