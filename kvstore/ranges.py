@@ -81,16 +81,19 @@ class KeyRange:
 
     # -- queries -------------------------------------------------------------------------
     def contains(self, key_or_range: Any) -> bool:
-        """Whether a key, or all of another range, lies inside this range."""
+        """Whether a key, or all of another range, lies inside this range.
+
+        An empty range holds no key, so every range contains it.
+        """
         if isinstance(key_or_range, KeyRange):
             other = key_or_range
+            if other.is_empty():
+                return True
             if other.min_key < self.min_key:
                 return False
             if self.max_key is None:
                 return True
-            if other.max_key is None:
-                return False
-            return other.max_key <= self.max_key or other.is_empty()
+            return other.max_key is not None and other.max_key <= self.max_key
         key = check_range_bound(key_or_range, "key")
         return self.min_key <= key and (self.max_key is None or key < self.max_key)
 
