@@ -87,7 +87,7 @@ class _SqliteDict(_Side):
     name = "sqlitedict"
 
     def open(self, directory: Path) -> None:
-        from sqlitedict import SqliteDict
+        from sqlitedict import SqliteDict  # type: ignore[import-untyped,unused-ignore]
 
         self.d = SqliteDict(str(directory / "bench.sqlite"), autocommit=True)
 
@@ -105,7 +105,7 @@ class _DiskCache(_Side):
     name = "diskcache"
 
     def open(self, directory: Path) -> None:
-        import diskcache
+        import diskcache  # type: ignore[import-untyped,unused-ignore]
 
         self.d = diskcache.Cache(str(directory / "cache"))
 

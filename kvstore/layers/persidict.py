@@ -43,7 +43,15 @@ import string
 import struct
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import (
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+    Sequence,
+)
 from types import TracebackType
 from typing import Any, Final, NewType, TypeVar
 
@@ -282,6 +290,10 @@ class MutationPolicyError(KVError, TypeError):
     def __init__(self, policy: str, detail: str = "") -> None:
         super().__init__(f"{policy}: {detail}" if detail else policy)
         self.policy = policy
+        self.detail = detail
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.policy, self.detail))
 
 
 class ConcurrencyConflictError(RetryTransaction, RuntimeError):
@@ -296,6 +308,9 @@ class ConcurrencyConflictError(RetryTransaction, RuntimeError):
         super().__init__(f"operation on key {key!r} failed after {attempts} attempt(s)")
         self.key = key
         self.attempts = attempts
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.key, self.attempts))
 
 
 def _append_only(key: tuple[str, ...], what: str) -> MutationPolicyError:
@@ -627,7 +642,7 @@ class PersiDict(MutableMapping[tuple[str, ...], Any]):
         except RetryTransaction as e:
             raise ConcurrencyConflictError(key, e.attempts) from e
 
-    def _scan(self, store: KVStore | None = None) -> Iterator[tuple[bytes, bytes]]:
+    def _scan(self, store: KVStore | None = None) -> Generator[tuple[bytes, bytes], None, None]:
         """``(store key, record)`` of every item, in key order.
 
         Through ``store`` (a transaction) when given or bound; otherwise in pages, each read
@@ -707,7 +722,11 @@ class PersiDict(MutableMapping[tuple[str, ...], Any]):
             return sum(1 for k, _ in it if k.endswith(suffix))
 
     def __bool__(self) -> bool:
-        return next(self._scan(), None) is not None
+        scan = self._scan()
+        try:
+            return next(scan, None) is not None
+        finally:
+            scan.close()  # releases the range iterator now, not at garbage collection
 
     def __iter__(self) -> Iterator[tuple[str, ...]]:
         key_of = self._key_of
@@ -797,7 +816,11 @@ class PersiDict(MutableMapping[tuple[str, ...], Any]):
         return self._key_of(k), self._decode(raw)
 
     def _tx_pop_first(self, tx: KVStore) -> tuple[bytes, bytes] | None:
-        first = next(self._scan(tx), None)
+        scan = self._scan(tx)
+        try:
+            first = next(scan, None)
+        finally:
+            scan.close()
         if first is not None:
             tx.remove(first[0])
         return first
