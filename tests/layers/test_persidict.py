@@ -806,6 +806,7 @@ def _racer(path: str, rounds: int, etags: Any, barrier: Any, results: Any, me: i
     db.close()
 
 
+@pytest.mark.slow
 def test_racing_set_item_if_with_one_etag_has_exactly_one_winner(tmp_path: Path) -> None:
     rounds = 5
     path = str(tmp_path / "db")
