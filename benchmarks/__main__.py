@@ -54,6 +54,14 @@ def _say(text: str = "") -> None:
     print(text, flush=True)
 
 
+def _load() -> float:
+    """The 1-minute load average (0.0 where the platform has none)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the suite and print the table; return the exit status."""
     args = _parser().parse_args(argv)
@@ -80,16 +88,28 @@ def main(argv: list[str] | None = None) -> int:
         data = Dataset(config.keys, config.seed)
         ctx = Context(config, Fixture(data, root))
         results: list[Result] = []
+        loads = [_load()]
         for row in rows:
             t0 = time.perf_counter()
             result = row.run(ctx)
             results.append(result)
             verdict = "ERROR" if result.error else "ok" if result.ok else "MISSES TARGET"
             seconds = time.perf_counter() - t0
-            _say(f"  {row.id:<4} {row.workload:<32} {verdict:<14} {seconds:5.1f} s")
+            loads.append(_load())
+            _say(
+                f"  {row.id:<4} {row.workload:<32} {verdict:<14} {seconds:5.1f} s"
+                f"   load {loads[-1]:.1f}"
+            )
 
         _say()
         _say(format_table(results))
+        cpus = os.cpu_count() or 1
+        if max(loads) > cpus:
+            _say()
+            _say(
+                f"WARNING: the machine was busy (1-minute load up to {max(loads):.1f} on {cpus} "
+                "CPUs): absolute figures are low and ratios noisier than usual."
+            )
 
         if args.full:
             from benchmarks.scaling import format_scaling, plot, run_scaling

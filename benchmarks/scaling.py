@@ -102,6 +102,7 @@ def plot(results: Sequence[Result], points: Sequence[ScalePoint], path: Path = P
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import FuncFormatter
     except ImportError:
         return "matplotlib is not installed: no plot (pip install matplotlib to get one)"
 
@@ -124,6 +125,9 @@ def plot(results: Sequence[Result], points: Sequence[ScalePoint], path: Path = P
         left.set_yticks(list(ys), labels)
         left.invert_yaxis()
         left.set_xscale("log")
+        left.set_xticks([0.05, 0.1, 0.2, 0.5, 1, 2, 5])
+        left.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}x"))
+        left.set_xlim(0.02, max(5.0, *(2 * (r.ratio or 0.0) for r in ratio_rows)))
         left.axvline(1.0, color="grey", linewidth=0.8)
         left.set_xlabel("kvstore / raw py-lmdb (higher is better; log scale)")
         left.set_title("kvstore against raw LMDB, same run")
@@ -137,6 +141,8 @@ def plot(results: Sequence[Result], points: Sequence[ScalePoint], path: Path = P
         right.plot(ns, [p.raw_us for p in mine], "s--", color=color, label=f"{workload} raw")
     right.set_xscale("log")
     right.set_yscale("log")
+    right.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
+    right.yaxis.set_minor_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
     right.set_xlabel("keys")
     right.set_ylabel("microseconds per operation (log scale)")
     right.set_title("cost per operation as the store grows")

@@ -24,8 +24,6 @@ from benchmarks.harness import (
     Stopwatch,
     check,
     compare,
-    interleave,
-    median_rate,
 )
 
 __all__ = [
@@ -262,8 +260,8 @@ def r10_counters(ctx: Context) -> Measurement:
         def kv() -> float:
             return _in_threads([bump_many] * THREADS)
 
-        kv_times, r6_times = interleave(
-            [Side(count, kv), _r6_kv_side(r6_db, ops)], config.counter_reps
+        result = compare(
+            Side(count, kv), _r6_kv_side(r6_db, ops), config.counter_reps, raw_label="(R6 kv)"
         )
         after = db.stats()
         with db.transaction(read_only=True) as tx:
@@ -272,12 +270,7 @@ def r10_counters(ctx: Context) -> Measurement:
     retries = after.retries - before.retries
     expected = count * config.counter_reps
     exact = total == expected
-    result = Measurement(
-        median_rate(count, kv_times),
-        median_rate(len(ops), r6_times),
-        raw_label="(R6 kv)",
-        passed=conflicts == 0 and exact,
-    )
+    result.passed = conflicts == 0 and exact
     result.notes.append(
         f"{count:,} txns x {config.counter_reps} reps: {conflicts} conflicts, {retries} retries, "
         f"counter {total:,} (expected {expected:,}: {'exact' if exact else 'WRONG'}); "
