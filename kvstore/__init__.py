@@ -32,9 +32,7 @@ if TYPE_CHECKING:
         ReadWriteConflict,
     )
     from kvstore.database import Database, Transaction, open
-    from kvstore.layers.graph import ConcurrentMemory
     from kvstore.layers.persidict import PersiDict
-    from kvstore.layers.regions import AsyncRegionClient, RegionClient
     from kvstore.mutations import Mutations, Writes
     from kvstore.prefix import PrefixStore
     from kvstore.ranges import KeyRange, KeyRanges
@@ -68,9 +66,6 @@ _LAZY = {
     "Subspace": "kvstore.subspace",
     "PrefixStore": "kvstore.prefix",
     "PersiDict": "kvstore.layers.persidict",
-    "RegionClient": "kvstore.layers.regions",
-    "AsyncRegionClient": "kvstore.layers.regions",
-    "ConcurrentMemory": "kvstore.layers.graph",
 }
 
 __all__ = [
@@ -96,9 +91,6 @@ __all__ = [
     "Subspace",
     "PrefixStore",
     "PersiDict",
-    "RegionClient",
-    "AsyncRegionClient",
-    "ConcurrentMemory",
     "MAX_KEY_SIZE",
     "KVError",
     "ReadOnlyError",

@@ -8,6 +8,7 @@ delta shipped to a second store.
 from __future__ import annotations
 
 import argparse
+import importlib
 import base64
 import json
 import multiprocessing
@@ -119,10 +120,16 @@ def demo(directory: str | None, out: TextIO) -> int:
         total = sum(balances.values())
         expected = 100 * len(_ACCOUNTS) - 5
         _say(out, "3. Ran transfers from 3 threads and 2 processes at once.")
-        _say(out, f"   {transfers} transfers committed; this process saw {stats.conflicts} "
-             f"conflicts and {stats.retries} retries.")
-        _say(out, f"   Balances: {', '.join(str(v) for v in balances.values())} — total {total}"
-             f" ({'intact' if total == expected else 'WRONG'}: 400 funded, 5 withdrawn).")
+        _say(
+            out,
+            f"   {transfers} transfers committed; this process saw {stats.conflicts} "
+            f"conflicts and {stats.retries} retries.",
+        )
+        _say(
+            out,
+            f"   Balances: {', '.join(str(v) for v in balances.values())} — total {total}"
+            f" ({'intact' if total == expected else 'WRONG'}: 400 funded, 5 withdrawn).",
+        )
 
         # Ship a delta to a second store.
         tx = db.transaction()
@@ -135,8 +142,11 @@ def demo(directory: str | None, out: TextIO) -> int:
             replica.put(key, value)
         kvstore.Writes.deserialize(blob).apply_to(replica)
         _say(out, f"4. Recorded a delta in a transaction, serialized it ({len(blob)} bytes) and")
-        _say(out, f"   applied it to an in-memory replica: note/hello = {replica.get(b'note/hello')!r}, "
-             f"stats/ removed = {replica.get(b'stats/transfers') is None}.")
+        _say(
+            out,
+            f"   applied it to an in-memory replica: note/hello = {replica.get(b'note/hello')!r}, "
+            f"stats/ removed = {replica.get(b'stats/transfers') is None}.",
+        )
         _say(out, f"Done. Database version {db.stats().version}, {stats.size_bytes} bytes on disk.")
         return 0 if total == expected else 1
 
@@ -145,7 +155,10 @@ def dump(path: str, out: TextIO) -> int:
     """Print every pair as a JSON line with base64 key and value."""
     with kvstore.LMDBStore(path, readonly=True, create=False) as store:
         for key, value in store.get_range():
-            line = {"key": base64.b64encode(key).decode(), "value": base64.b64encode(value).decode()}
+            line = {
+                "key": base64.b64encode(key).decode(),
+                "value": base64.b64encode(value).decode(),
+            }
             print(json.dumps(line), file=out)
     return 0
 
@@ -172,19 +185,22 @@ def stats(path: str, out: TextIO) -> int:
 
 
 def bench(out: TextIO) -> int:
-    try:
-        from benchmarks.__main__ import main as bench_main
+    try:  # the benchmarks live beside the package in a source checkout, not inside it
+        bench_main = importlib.import_module("benchmarks.__main__").main
     except ImportError:
         _say(out, "kvstore bench: run it from a source checkout (the benchmarks/ folder).")
         return 2
-    return bench_main(["--quick"])
+    status: int = bench_main(["--quick"])
+    return status
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kvstore", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("demo", help="the tour: transactions, conflicts, processes, deltas")
-    p.add_argument("directory", nargs="?", help="where to create the database (default: a temp dir)")
+    p.add_argument(
+        "directory", nargs="?", help="where to create the database (default: a temp dir)"
+    )
     p = sub.add_parser("dump", help="print a database as JSON lines")
     p.add_argument("path")
     p = sub.add_parser("load", help="load JSON lines from stdin into a database")
@@ -210,4 +226,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
-

@@ -62,7 +62,9 @@ class LogBatch(Protocol):
 
     def meta_delete(self, key: bytes) -> None: ...
 
-    def meta_range(self, min_key: bytes, max_key: bytes | None) -> Iterator[tuple[bytes, bytes]]: ...
+    def meta_range(
+        self, min_key: bytes, max_key: bytes | None
+    ) -> Iterator[tuple[bytes, bytes]]: ...
 
 
 class CommitLog:
@@ -109,7 +111,9 @@ class CommitLog:
         found: list[Conflict] = []
         cache = self._cache
         if all(v in cache for v in range(since + 1, now + 1)):
-            pairs: Iterator[tuple[int, bytes | None]] = ((v, None) for v in range(since + 1, now + 1))
+            pairs: Iterator[tuple[int, bytes | None]] = (
+                (v, None) for v in range(since + 1, now + 1)
+            )
         else:
             entries = list(batch.meta_range(_entry_key(since + 1), _entry_key(now + 1)))
             if len(entries) != now - since:
@@ -146,7 +150,7 @@ class CommitLog:
             if v > cutoff_version or _TIME.unpack_from(value)[0] >= cutoff_time:
                 break
             doomed.append((key, v))
-        for key, v in doomed:
+        for key, _ in doomed:
             batch.meta_delete(key)
         with self._cache_lock:
             floor = doomed[-1][1] if doomed else 0

@@ -13,13 +13,12 @@ each other, and applies all that pass in one store write — one fsync for the l
 
 from __future__ import annotations
 
-import builtins
 import functools
 import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from enum import Enum
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, overload
@@ -36,9 +35,9 @@ from kvstore.errors import (
     StoreClosed,
     TransactionConflict,
 )
-from kvstore.mutations import Mutations, Writes
+from kvstore.mutations import Writes
 from kvstore.reads import Reads
-from kvstore.store import AtomicKVStore, KVPair, KVStore, RangeIterator
+from kvstore.store import AtomicKVStore, KVStore
 from kvstore.view import MutableView
 
 __all__ = ["Database", "DatabaseStats", "Transaction", "open"]
@@ -108,53 +107,8 @@ class Transaction(MutableView):
     def _stale(self) -> StaleTransaction:
         return StaleTransaction(f"the transaction has ended ({self._state.value})")
 
-    # -- every operation checks that the transaction is still going ------------------------------
-    def get(self, key: bytes) -> bytes | None:
-        if self._state is not _State.ACTIVE:
-            raise self._stale()
-        return super().get(key)
-
-    def get_range(
-        self, min_key: bytes | None = None, max_key: bytes | None = None, reverse: bool = False
-    ) -> RangeIterator:
-        if self._state is not _State.ACTIVE:
-            raise self._stale()
-        return super().get_range(min_key, max_key, reverse)
-
-    def get_at_least(self, min_key: bytes, max_key: bytes | None = None) -> KVPair | None:
-        if self._state is not _State.ACTIVE:
-            raise self._stale()
-        return super().get_at_least(min_key, max_key)
-
-    def get_at_most(self, max_key: bytes | None, min_key: bytes | None = None) -> KVPair | None:
-        if self._state is not _State.ACTIVE:
-            raise self._stale()
-        return super().get_at_most(max_key, min_key)
-
-    def put(self, key: bytes, value: bytes) -> None:
-        if self._state is not _State.ACTIVE:
-            raise self._stale()
-        super().put(key, value)
-
-    def remove(self, key: bytes) -> None:
-        if self._state is not _State.ACTIVE:
-            raise self._stale()
-        super().remove(key)
-
-    def remove_range(self, min_key: bytes | None = None, max_key: bytes | None = None) -> None:
-        if self._state is not _State.ACTIVE:
-            raise self._stale()
-        super().remove_range(min_key, max_key)
-
-    def adjust_counter(self, key: bytes, amount: int) -> None:
-        if self._state is not _State.ACTIVE:
-            raise self._stale()
-        super().adjust_counter(key, amount)
-
-    def apply(self, mutations: Mutations) -> None:
-        if self._state is not _State.ACTIVE:
-            raise self._stale()
-        super().apply(mutations)
+    def _closed_error(self) -> KVError:
+        return self._stale()
 
     def rebase(self, new_base: KVStore) -> None:
         raise TypeError("a transaction cannot be rebased")
@@ -163,12 +117,14 @@ class Transaction(MutableView):
         """A plain :class:`MutableView` with copies of this transaction's reads and writes."""
         if self._state is not _State.ACTIVE:
             raise self._stale()
-        return super().clone()
+        view = super().clone()
+        view.rebase(self._snapshot)
+        return view
 
     # -- ending ----------------------------------------------------------------------------------
     def _end(self, state: _State) -> None:
         self._state = state
-        super().close()  # closes open iterators
+        MutableView.close(self)  # closes open iterators; later use raises StaleTransaction
         self._snapshot.close()
 
     def commit(self) -> None:
@@ -282,7 +238,9 @@ class Database:
         self._flusher: threading.Thread | None = None
         self._stop = threading.Event()
         if durability == "async" and isinstance(store, LMDBStore):
-            self._flusher = threading.Thread(target=self._flush_loop, daemon=True, name="kvstore-flush")
+            self._flusher = threading.Thread(
+                target=self._flush_loop, daemon=True, name="kvstore-flush"
+            )
             self._flusher.start()
 
     @property
@@ -494,7 +452,7 @@ def _size_of(store: AtomicKVStore) -> int:
     return 0
 
 
-def open(  # noqa: A001 - the SPEC names it kvstore.open
+def open(
     path: str | os.PathLike[str] | None = None,
     *,
     durability: str = "sync",
@@ -527,5 +485,3 @@ def open(  # noqa: A001 - the SPEC names it kvstore.open
     except BaseException:
         store.close()
         raise
-
-

@@ -44,7 +44,7 @@ class SortedMap(dict[K, V]):
         """Sort in the keys added since the last fold; return the sorted key list."""
         waiting = dict.__len__(self) - self._folded
         if waiting:
-            self._sorted.update(islice(dict.__reversed__(self), waiting))  # type: ignore[attr-defined]
+            self._sorted.update(islice(dict.__reversed__(self), waiting))
             self._folded += waiting
         return self._sorted
 
@@ -71,7 +71,7 @@ class SortedMap(dict[K, V]):
             raise KeyError(key)
         return default
 
-    def popitem(self, index: int = -1) -> tuple[K, V]:  # type: ignore[override]
+    def popitem(self, index: int = -1) -> tuple[K, V]:
         """Remove and return the item at sorted position ``index`` (default: the last)."""
         if not self:
             raise KeyError("popitem(): mapping is empty")
@@ -160,10 +160,6 @@ class SortedMap(dict[K, V]):
         merged.update(other)
         return merged
 
-    def __ior__(self, other: Any) -> SortedMap[K, V]:  # type: ignore[override,misc]
-        self.update(other)
-        return self
-
 
 class _Keys(KeysView[K]):
     """The keys of a :class:`SortedMap`, in order."""
@@ -188,7 +184,7 @@ class _Values(ValuesView[V]):
 
     def __iter__(self) -> Iterator[V]:
         mapping = self._mapping
-        return map(dict.__getitem__.__get__(mapping), mapping._fold())  # type: ignore[attr-defined,no-any-return]
+        return map(dict.__getitem__.__get__(mapping), mapping._fold())
 
 
 class _Items(ItemsView[K, V]):
@@ -199,9 +195,9 @@ class _Items(ItemsView[K, V]):
     def __iter__(self) -> Iterator[tuple[K, V]]:
         mapping = self._mapping
         keys = mapping._fold()
-        return zip(keys, map(dict.__getitem__.__get__(mapping), keys))  # type: ignore[attr-defined]
+        return zip(keys, map(dict.__getitem__.__get__(mapping), keys), strict=True)
 
     def __reversed__(self) -> Iterator[tuple[K, V]]:
         mapping = self._mapping
         keys = list(reversed(mapping._fold()))
-        return zip(keys, map(dict.__getitem__.__get__(mapping), keys))  # type: ignore[attr-defined]
+        return zip(keys, map(dict.__getitem__.__get__(mapping), keys), strict=True)

@@ -93,8 +93,17 @@ class BatchRangeIterator(RangeIterator):
     large (cheap scans).
     """
 
-    __slots__ = ("_batch", "_batch_it", "_fetch", "_gen", "_hi", "_lo", "_removed", "_remover",
-                 "_reverse")
+    __slots__ = (
+        "_batch",
+        "_batch_it",
+        "_fetch",
+        "_gen",
+        "_hi",
+        "_lo",
+        "_removed",
+        "_remover",
+        "_reverse",
+    )
 
     def __init__(
         self,
@@ -112,7 +121,7 @@ class BatchRangeIterator(RangeIterator):
         self._hi = max_key
         self._reverse = reverse
         self._batch: list[KVPair] = []
-        self._batch_it: Iterator[KVPair] = iter(self._batch)
+        self._batch_it: Any = iter(self._batch)  # a list iterator: has __length_hint__
         self._removed: bytes | None = None
         self._gen: Iterator[KVPair] = self._generate(first_batch, max_batch)
 
@@ -341,5 +350,3 @@ class ReadOnlyStore(KVStore):
 
     def apply(self, mutations: Mutations, sync: bool | None = None) -> None:
         self._read_only()
-
-

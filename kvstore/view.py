@@ -13,11 +13,12 @@ import contextlib
 import threading
 import weakref
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from itertools import islice
+from threading import get_ident
 
 from kvstore.counters import check_amount, decode_counter, encode_counter, wrap64
-from kvstore.errors import ReadOnlyError
+from kvstore.errors import KVError, ReadOnlyError, StoreClosed
 from kvstore.keys import MAX_KEY_SIZE, check_bound, check_bounds, check_key, check_value, key_after
 from kvstore.mutations import Mutations, Writes
 from kvstore.ranges import KeyRange
@@ -63,7 +64,9 @@ class DeltaKVStore(KVStore):
         """Stop recording reads, permanently, and discard those recorded."""
 
     @abstractmethod
-    def without_read_tracking(self, allow_writes: bool = False) -> contextlib.AbstractContextManager[None]:
+    def without_read_tracking(
+        self, allow_writes: bool = False
+    ) -> contextlib.AbstractContextManager[None]:
         """A context in which this thread's reads are not recorded.
 
         Mutations inside it raise :class:`ReadOnlyError` unless ``allow_writes``.
@@ -103,6 +106,7 @@ class MutableView(DeltaKVStore):
         self._untracked: dict[int, list[bool]] = {}
         self._iterators: weakref.WeakSet[_ViewIterator] = weakref.WeakSet()
         self._mod = 0  # bumped by every mutation, so open iterators notice and re-seek
+        self._closed = False
 
     # -- properties ----------------------------------------------------------------------------
     @property
@@ -158,17 +162,23 @@ class MutableView(DeltaKVStore):
     def clone(self) -> MutableView:
         """A view of the same base with its own copies of this view's reads and writes."""
         with self._lock:
+            if self._closed:
+                raise self._closed_error()
             reads = self.reads
             view = MutableView(
                 self._base,
                 track_reads=reads is not None,
                 writes=self._writes.clone(),
-                reads=reads.clone() if reads is not None else None,  # type: ignore[arg-type]
+                reads=reads.clone() if reads is not None else None,
             )
             view._read_only = self._read_only
             return view
 
     # -- internals -----------------------------------------------------------------------------
+    def _closed_error(self) -> KVError:
+        """The error for using the view after :meth:`close` (transactions say more)."""
+        return StoreClosed("the view is closed")
+
     def _tracking(self) -> Reads | None:
         """The Reads to record into for the calling thread, or None."""
         reads = self._reads
@@ -177,6 +187,8 @@ class MutableView(DeltaKVStore):
         return reads
 
     def _check_writable(self) -> None:
+        if self._closed:
+            raise self._closed_error()
         if self._read_only:
             raise ReadOnlyError("this view is read-only")
         if self._untracked:
@@ -189,16 +201,20 @@ class MutableView(DeltaKVStore):
         if type(key) is not bytes or len(key) > MAX_KEY_SIZE:
             key = check_key(key)
         with self._lock:
+            if self._closed:
+                raise self._closed_error()
             writes = self._writes
             value: bytes | None = writes.puts.get(key)
             if value is not None:
                 return value
-            if writes.removes and writes.removes.covers_key(key):
+            removes = writes.removes
+            # Emptiness tested without a Python-level call (PERFORMANCE R1).
+            if (removes._ends or removes._pending) and removes.covers_key(key):
                 return None
             value = self._base_get(key)
-            reads = self._tracking()
-            if reads is not None:
-                reads.add_key(key)
+            reads = self._reads
+            if reads is not None and not (self._untracked and get_ident() in self._untracked):
+                reads._pending.append(key)  # Reads.add_key, inlined (PERFORMANCE R1)
             if value is not None and writes.adjusts:
                 amount = writes.adjusts.get(key)
                 if amount is not None and len(value) == 8:
@@ -210,6 +226,8 @@ class MutableView(DeltaKVStore):
     ) -> RangeIterator:
         lo, hi = check_bounds(min_key, max_key)
         with self._lock:
+            if self._closed:
+                raise self._closed_error()
             it = _ViewIterator(self, lo, hi, bool(reverse), self._tracking() is not None)
             self._iterators.add(it)
             return it
@@ -271,10 +289,15 @@ class MutableView(DeltaKVStore):
             super().apply(mutations)
 
     def close(self) -> None:
-        """Close open iterators (recording what they read); the base is left open."""
+        """Close the view and its open iterators (recording what they read).
+
+        Later use raises :class:`~kvstore.StoreClosed`; reads and writes stay readable, and
+        the base is left open.  Idempotent.
+        """
         with self._lock:
             for it in list(self._iterators):
                 it.close()
+            self._closed = True
 
     def __repr__(self) -> str:
         w = self._writes
@@ -385,7 +408,7 @@ class _ViewIterator(RangeIterator):
             return list(map(make_pair, sorted(items, reverse=reverse))), done
         return list(map(make_pair, items)), done
 
-    def _generate(self) -> Iterator[KVPair]:
+    def _generate(self) -> Generator[KVPair, None, None]:
         view = self._view
         lock = view._lock
         size = 16

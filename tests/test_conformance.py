@@ -397,7 +397,9 @@ _ops = st.lists(
 @pytest.mark.parametrize("kind", sorted(FACTORIES))
 @settings(max_examples=25, deadline=None)
 @given(ops=_ops)
-def test_matches_a_dict_model(kind: str, ops: list[tuple], tmp_path_factory: pytest.TempPathFactory) -> None:  # type: ignore[type-arg]
+def test_matches_a_dict_model(
+    kind: str, ops: list[tuple], tmp_path_factory: pytest.TempPathFactory
+) -> None:  # type: ignore[type-arg]
     model: dict[bytes, bytes] = {}
     with FACTORIES[kind](tmp_path_factory.mktemp("model")) as store:
         for op in ops:

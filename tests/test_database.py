@@ -71,7 +71,12 @@ def test_snapshot_isolation(db: Database) -> None:
 def test_ended_transaction_is_stale(db: Database) -> None:
     tx = db.transaction()
     tx.commit()
-    for call in (lambda: tx.get(b"a"), lambda: tx.put(b"a", b"1"), tx.commit, lambda: tx.get_range()):
+    for call in (
+        lambda: tx.get(b"a"),
+        lambda: tx.put(b"a", b"1"),
+        tx.commit,
+        lambda: tx.get_range(),
+    ):
         with pytest.raises(StaleTransaction):
             call()
     tx.rollback()
@@ -331,13 +336,18 @@ def _random_transaction(tx: Transaction, rng: random.Random) -> dict[str, object
     elif kind < 0.8:
         pairs = list(tx.get_range(b"acct/", b"acct0", reverse=rng.random() < 0.5))
         observed["range"] = sorted(pairs)
-        tx.put(b"audit/%d" % rng.randint(0, 3), encode_counter(sum(decode_counter(v) for _, v in pairs)))
+        tx.put(
+            b"audit/%d" % rng.randint(0, 3),
+            encode_counter(sum(decode_counter(v) for _, v in pairs)),
+        )
     else:
         tx.adjust_counter(b"ops", 1)
     return observed
 
 
-def _run_workers(path: str | None, db: Database | None, seed: int, n: int) -> list[tuple[int, dict[str, object], bytes]]:
+def _run_workers(
+    path: str | None, db: Database | None, seed: int, n: int
+) -> list[tuple[int, dict[str, object], bytes]]:
     """Run ``n`` random transactions; return (commit version, observed, serialized writes)."""
     own = db is None
     if db is None:
@@ -367,7 +377,9 @@ def _process_worker(path: str, seed: int, n: int, queue: multiprocessing.Queue) 
     queue.put(_run_workers(path, None, seed, n))
 
 
-def _check_history(history: list[tuple[int, dict[str, object], bytes]], final: dict[bytes, bytes]) -> None:
+def _check_history(
+    history: list[tuple[int, dict[str, object], bytes]], final: dict[bytes, bytes]
+) -> None:
     model = MemoryStore()
     for a in ACCOUNTS:
         model.put(a, encode_counter(START))

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from kvstore import KeyRange, KeyRanges, MemoryStore, MutableView, ReadOnlyError, Reads, Writes
-
 from kvstore.counters import encode_counter
 
 

@@ -214,7 +214,7 @@ class MemoryStore(AtomicKVStore):
         while e is not None:
             value = e.undo.get(key, _MISSING)
             if value is not _MISSING:
-                return value  # type: ignore[return-value,no-any-return]
+                return value
             e = e.newer
         found: bytes | None = self._data.get(key)
         return found
@@ -310,5 +310,3 @@ def _checked(
     puts = [(check_key(k), check_value(v)) for k, v in mutations.put_pairs()]
     adjusts = [(check_key(k), check_amount(a)) for k, a in mutations.adjust_pairs()]
     return removes, puts, adjusts
-
-
