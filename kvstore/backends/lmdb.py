@@ -22,6 +22,7 @@ import functools
 import itertools
 import operator
 import os
+import stat
 import sys
 import threading
 import weakref
@@ -181,27 +182,43 @@ class _Environment:
         self.snapshots: weakref.WeakSet[LMDBSnapshot] = weakref.WeakSet()
         self.data, self.empty, self.meta = _open_databases(path, env, readonly)
 
-    # -- map growth ------------------------------------------------------------------------
+    # -- ending write transactions and growing the map -----------------------------------
+    def abort_write(self, txn: _Txn) -> None:
+        """Abort a write transaction with this process's readers paused.
+
+        py-lmdb 3 aborts a write transaction only once no call on the environment is in flight
+        in any thread; under a steady stream of reads that moment may never come (measured:
+        three reading threads stall it indefinitely).  Pausing the readers at the gate makes
+        the abort immediate.  Aborts only happen on errors and map growth.
+        """
+
+        def abort() -> None:
+            with suppress(lmdb.Error):
+                txn.abort()
+
+        self.gate.run_exclusive(abort)
+
     def grow(self) -> None:
         """Double the map after a write failed with map-full (its txn already aborted)."""
+        with self.write_lock:
+            self.gate.run_exclusive(self._double_map)
+
+    def adopt_map_size(self) -> None:
+        """Take on the map size another process grew the map to (after MapResizedError)."""
+        with self.write_lock:
+            self.gate.run_exclusive(lambda: self._set_mapsize(0))
+
+    def _double_map(self) -> None:
         size = self.env.info()["map_size"]
         if size >= _MAX_MAP_SIZE:
             raise StoreFull(
                 f"the LMDB map of {self.path!r} is at its largest ({size} bytes); "
                 "the write was rolled back"
             )
-        self._remap(min(size * 2, _MAX_MAP_SIZE))
-
-    def adopt_map_size(self) -> None:
-        """Take on the map size another process grew the map to (after MapResizedError)."""
-        self._remap(0)
-
-    def _remap(self, size: int) -> None:
-        # The write lock keeps this process's writers out; the gate keeps its readers out.
-        with self.write_lock:
-            self.gate.run_exclusive(lambda: self._set_mapsize(size))
+        self._set_mapsize(min(size * 2, _MAX_MAP_SIZE))
 
     def _set_mapsize(self, size: int) -> None:
+        """Resize the map; the caller holds the write lock and the gate exclusively."""
         try:
             self.env.set_mapsize(size)
         except lmdb.Error as exc:
@@ -294,30 +311,45 @@ _REGISTRY: dict[tuple[int, int], _Environment] = {}
 _REGISTRY_LOCK = threading.Lock()
 
 
+def _check_directory(path: str, readonly: bool, create: bool) -> os.stat_result:
+    """Check (creating it when allowed) the store directory; errors name the path."""
+    why = "readonly=True" if readonly else "create=False"
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if readonly or not create:
+            raise FileNotFoundError(errno.ENOENT, f"no LMDB store here ({why})", path) from None
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as exc:
+            raise type(exc)(
+                exc.errno, f"cannot create the LMDB store directory: {exc.strerror}", path
+            ) from exc
+        return os.stat(path)
+    except PermissionError:
+        raise PermissionError(
+            errno.EACCES, "permission denied looking up the LMDB store", path
+        ) from None
+    except NotADirectoryError:
+        raise NotADirectoryError(
+            errno.ENOTDIR, "a component of the LMDB store path is not a directory", path
+        ) from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise NotADirectoryError(
+            errno.ENOTDIR, "an LMDBStore path must be a directory, but this is not", path
+        )
+    if (readonly or not create) and not os.path.exists(os.path.join(path, "data.mdb")):
+        raise FileNotFoundError(
+            errno.ENOENT, f"the directory holds no LMDB store (no data.mdb; {why})", path
+        )
+    return st
+
+
 def _open_environment(
     path: str, map_size: int, sync: bool, readonly: bool, create: bool
 ) -> _Environment:
     """Open (or share the already open) environment in directory ``path``."""
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise NotADirectoryError(
-            errno.ENOTDIR, "an LMDBStore path must be a directory, but this is not", path
-        )
-    if not os.path.isdir(path):
-        if readonly or not create:
-            why = "readonly=True" if readonly else "create=False"
-            raise FileNotFoundError(errno.ENOENT, f"no LMDB store here (and {why})", path)
-        try:
-            os.makedirs(path, exist_ok=True)
-        except PermissionError as exc:
-            raise PermissionError(
-                errno.EACCES, "cannot create the LMDB store directory", path
-            ) from exc
-    elif (readonly or not create) and not os.path.exists(os.path.join(path, "data.mdb")):
-        why = "readonly=True" if readonly else "create=False"
-        raise FileNotFoundError(
-            errno.ENOENT, f"the directory holds no LMDB store (data.mdb) (and {why})", path
-        )
-    st = os.stat(path)
+    st = _check_directory(path, readonly, create)
     key = (st.st_dev, st.st_ino)
     with _REGISTRY_LOCK:
         shared = _REGISTRY.get(key)
@@ -374,21 +406,34 @@ def _open_error(path: str, exc: lmdb.Error) -> Exception:
 
 
 def _open_databases(path: str, env: lmdb.Environment, readonly: bool) -> tuple[_Db, _Db, _Db]:
-    """Open (creating unless read-only) the three named databases."""
+    """Open (creating unless read-only) the three named databases.
+
+    Another process may have grown the map past ours (MapResizedError: adopt its size) and a
+    tiny map may be too small even for this (MapFullError: double it); both retry.
+    """
     names = (_DATA_DB, _EMPTY_DB, _META_DB)
     try:
-        if readonly:
-            dbs = [env.open_db(name, create=False) for name in names]
-        else:
-            with env.begin(write=True) as txn:
-                dbs = [env.open_db(name, txn=txn) for name in names]
+        while True:
+            try:
+                if readonly:
+                    dbs = [env.open_db(name, create=False) for name in names]
+                else:
+                    with env.begin(write=True) as txn:
+                        dbs = [env.open_db(name, txn=txn) for name in names]
+                return dbs[0], dbs[1], dbs[2]
+            except lmdb.MapResizedError:
+                env.set_mapsize(0)
+            except lmdb.MapFullError:
+                size = env.info()["map_size"]
+                if size >= _MAX_MAP_SIZE:
+                    raise
+                env.set_mapsize(min(size * 2, _MAX_MAP_SIZE))
     except lmdb.NotFoundError as exc:
         env.close()
         raise CorruptData(f"{path!r} is an LMDB store but not a kvstore one: {exc}") from exc
     except lmdb.Error as exc:
         env.close()
         raise _open_error(path, exc) from exc
-    return dbs[0], dbs[1], dbs[2]
 
 
 # -- reading and writing inside one transaction ----------------------------------------------
@@ -632,20 +677,25 @@ class LMDBStore(AtomicKVStore):
             while True:
                 try:
                     txn = begin(self._data, None, True)
-                    try:
-                        result = fn(txn)
-                    except BaseException:
-                        with suppress(lmdb.Error):
-                            txn.abort()
-                        raise
-                    txn.commit()
-                    break
-                except (lmdb.MapFullError, _MapFull):
-                    shared.grow()
                 except lmdb.MapResizedError:
                     shared.adopt_map_size()
+                    continue
                 except lmdb.Error as exc:
                     raise self._error(exc, "writing") from exc
+                try:
+                    result = fn(txn)
+                    txn.commit()
+                except (lmdb.MapFullError, _MapFull):
+                    shared.abort_write(txn)
+                    shared.grow()
+                    continue
+                except lmdb.Error as exc:
+                    shared.abort_write(txn)
+                    raise self._error(exc, "writing") from exc
+                except BaseException:
+                    shared.abort_write(txn)
+                    raise
+                break
         if (self._sync if sync is None else sync) and shared.nosync:
             try:
                 shared.env.sync(True)
@@ -888,6 +938,7 @@ class LMDBSnapshot(ReadOnlyStore):
         self._data = store._data
         self._empty = store._empty
         self._meta = store._meta
+        self._gate = store._gate
         self._txn: _Txn | None = txn
         self._txn_id = txn.id()
         self._expired = False
@@ -952,9 +1003,12 @@ class LMDBSnapshot(ReadOnlyStore):
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, key: bytes) -> bytes | None:
-        # PERFORMANCE R2: as close to a raw txn.get as it gets; the empty key (LMDB raises
-        # BadValsizeError), bad keys, a closed or renewed transaction go to _get_slow.
-        if type(key) is bytes and len(key) <= MAX_KEY_SIZE:
+        # PERFORMANCE R2: as close to a raw txn.get as it gets.  It does not register at the
+        # gate (that costs ~10% of R2); it only stays out while a resize or abort runs, which
+        # py-lmdb makes safe for calls already in flight: they fail with lmdb.Error and retry
+        # in _get_slow.  The empty key (LMDB raises BadValsizeError), bad keys and a closed or
+        # renewed transaction also go to _get_slow.
+        if type(key) is bytes and len(key) <= MAX_KEY_SIZE and not self._gate.resizing:
             try:
                 return self._get(key)
             except lmdb.Error:
@@ -1037,6 +1091,8 @@ class LMDBBatch:
         txn = self._txn
         if txn is None:
             raise RuntimeError("an LMDBBatch is only valid inside its _atomic() call")
+        if self._map_full:
+            raise _MapFull  # the transaction died of it; _atomic starts over with a bigger map
         try:
             return fn(txn)
         except lmdb.MapFullError:

@@ -1,0 +1,777 @@
+"""Tests of what is particular to the LMDB backend.
+
+The generic store semantics are covered for every store in ``test_conformance.py``; here:
+layout and key edge cases, snapshots, atomic apply, the ``_atomic`` hook used by the
+transaction layer, map growth, a full disk, several processes, read-only use, bad paths and
+closing.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kvstore.backends.lmdb import LMDBBatch, LMDBSnapshot, LMDBStore
+from kvstore.errors import (
+    CorruptData,
+    ReadOnlyError,
+    StoreClosed,
+    TransactionTooOld,
+)
+from kvstore.keys import MAX_KEY_SIZE, key_after
+from kvstore.ranges import KeyRange
+from kvstore.store import KVPair
+from tests.storekit import SimpleMutations
+
+ROOT = Path(__file__).resolve().parent.parent
+LONGEST = b"k" * MAX_KEY_SIZE  # a key of the maximum length
+AFTER_LONGEST = key_after(LONGEST)  # a 512-byte bound: LMDB cannot seek to it directly
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[LMDBStore]:
+    with LMDBStore(tmp_path / "db", sync=False) as s:
+        yield s
+
+
+def _fill(store: LMDBStore, keys: list[bytes]) -> None:
+    store.apply(SimpleMutations(puts=[(k, b"v" + k[:8]) for k in keys]))
+
+
+def _big_puts(n: int, size: int = 1000, prefix: bytes = b"big") -> SimpleMutations:
+    return SimpleMutations(puts=[(b"%s%06d" % (prefix, i), bytes([i % 251]) * size)
+                                 for i in range(n)])
+
+
+# -- layout and key edge cases ----------------------------------------------------------------
+def test_empty_key_is_stored_beside_the_data(store: LMDBStore) -> None:
+    store.put(b"", b"empty")
+    store.put(b"\x00", b"zero")
+    assert store.get(b"") == b"empty"
+    assert list(store.get_range()) == [(b"", b"empty"), (b"\x00", b"zero")]
+    assert list(store.get_range(reverse=True)) == [(b"\x00", b"zero"), (b"", b"empty")]
+    assert list(store.get_range(b"", b"\x00")) == [(b"", b"empty")]
+    assert list(store.get_range(b"\x00")) == [(b"\x00", b"zero")]
+    assert store.get_at_least(b"") == (b"", b"empty")
+    assert store.get_at_most(b"\x00") == (b"", b"empty")
+    store.adjust_counter(b"", 1)  # not a counter: nothing happens
+    assert store.get(b"") == b"empty"
+
+
+def test_empty_key_in_apply_adjust_and_remove_range(store: LMDBStore) -> None:
+    store.apply(SimpleMutations(puts=[(b"", store.encode_counter(41)), (b"a", b"1")]))
+    store.apply(SimpleMutations(adjusts=[(b"", 1)]))
+    assert store.get(b"") == store.encode_counter(42)
+    store.remove_range(b"", b"")  # empty range: nothing
+    assert store.get(b"") is not None
+    store.remove_range(None, b"a")
+    assert store.get(b"") is None
+    assert store.get(b"a") == b"1"
+
+
+def test_iterator_remove_of_the_empty_key(store: LMDBStore) -> None:
+    _fill(store, [b"", b"a"])
+    with store.get_range() as it:
+        assert next(it).key == b""
+        it.remove()
+    assert store.get(b"") is None
+    assert store.get(b"a") is not None
+
+
+def test_longest_keys_and_512_byte_bounds(store: LMDBStore) -> None:
+    shorter = LONGEST[:-1]
+    above = b"k" * (MAX_KEY_SIZE - 1) + b"l"
+    _fill(store, [shorter, LONGEST, above])
+    assert list(store.get_range(LONGEST, AFTER_LONGEST)) == [(LONGEST, b"v" + LONGEST[:8])]
+    assert [p.key for p in store.get_range(AFTER_LONGEST)] == [above]
+    assert [p.key for p in store.get_range(None, AFTER_LONGEST, reverse=True)] == [
+        LONGEST, shorter]
+    assert [p.key for p in store.get_range(AFTER_LONGEST, reverse=True)] == [above]
+    assert store.get_at_most(AFTER_LONGEST).key == LONGEST  # type: ignore[union-attr]
+    assert store.get_at_least(LONGEST, AFTER_LONGEST).key == LONGEST  # type: ignore[union-attr]
+    assert store.get_at_least(shorter, LONGEST).key == shorter  # type: ignore[union-attr]
+    store.remove_range(AFTER_LONGEST)
+    assert store.get(above) is None and store.get(LONGEST) is not None
+    store.remove_range(LONGEST, AFTER_LONGEST)
+    assert store.get(LONGEST) is None and store.get(shorter) is not None
+
+
+def test_over_long_key_is_refused_on_reads(store: LMDBStore) -> None:
+    with pytest.raises(ValueError, match="511"):
+        store.get(b"x" * (MAX_KEY_SIZE + 1))
+    with store.snapshot() as snap, pytest.raises(ValueError, match="511"):
+        snap.get(b"x" * (MAX_KEY_SIZE + 1))
+
+
+INTERESTING = [b"", b"\x00", b"a", b"a\x00", b"ab", b"\xff", b"\xff" * MAX_KEY_SIZE,
+               LONGEST[:-1], LONGEST, b"k" * (MAX_KEY_SIZE - 1) + b"l"]
+BOUNDS = [*INTERESTING, AFTER_LONGEST, key_after(b"\xff" * MAX_KEY_SIZE), key_after(b"a")]
+keys_st = st.sets(st.one_of(st.sampled_from(INTERESTING), st.binary(max_size=3)), max_size=12)
+bound_st = st.one_of(st.none(), st.sampled_from(BOUNDS), st.binary(max_size=3))
+
+
+@settings(max_examples=150, deadline=None)
+@given(keys=keys_st, lo=bound_st, hi=bound_st)
+def test_ranges_match_a_sorted_model(
+    tmp_path_factory: pytest.TempPathFactory, keys: set[bytes], lo: bytes | None,
+    hi: bytes | None,
+) -> None:
+    if lo is not None and hi is not None and lo > hi:
+        lo, hi = hi, lo
+    model = {k: b"v" + k[:4] for k in keys}
+    path = tmp_path_factory.mktemp("model") / "db"
+    with LMDBStore(path, sync=False) as store:
+        store.apply(SimpleMutations(puts=model.items()))
+        lo_key = lo or b""
+        want = sorted(k for k in model if lo_key <= k and (hi is None or k < hi))
+        assert [p.key for p in store.get_range(lo, hi)] == want
+        assert [p.key for p in store.get_range(lo, hi, reverse=True)] == want[::-1]
+        with store.snapshot() as snap:
+            assert [p.key for p in snap.get_range(lo, hi, reverse=True)] == want[::-1]
+        at_most = store.get_at_most(hi, lo if lo is None or len(lo) <= MAX_KEY_SIZE else None)
+        if lo is None or len(lo) <= MAX_KEY_SIZE:
+            assert at_most == (KVPair(want[-1], model[want[-1]]) if want else None)
+            at_least = store.get_at_least(lo_key, hi)
+            assert at_least == (KVPair(want[0], model[want[0]]) if want else None)
+        store.remove_range(lo, hi)
+        assert [p.key for p in store.get_range()] == sorted(set(model) - set(want))
+
+
+def test_metadata_is_not_in_the_user_key_space(store: LMDBStore) -> None:
+    store._atomic(lambda batch: batch.meta_put(b"version", b"7"))
+    store.put(b"version", b"user")
+    assert store.meta_get(b"version") == b"7"
+    assert list(store.get_range()) == [(b"version", b"user")]
+    store.remove_range()
+    assert store.meta_get(b"version") == b"7"
+
+
+# -- iteration on the live store --------------------------------------------------------------
+def test_reverse_iteration_across_batches(store: LMDBStore) -> None:
+    keys = [b"%05d" % i for i in range(5000)]
+    _fill(store, keys)
+    assert [p.key for p in store.get_range(reverse=True)] == keys[::-1]
+    assert [p.key for p in store.get_range(b"00100", b"04000", reverse=True)] == (
+        keys[100:4000][::-1])
+
+
+def test_live_iterator_remove_removes_from_the_store(store: LMDBStore) -> None:
+    keys = [b"%04d" % i for i in range(100)]
+    _fill(store, keys)
+    with store.get_range(reverse=True) as it:
+        for pair in it:
+            if int(pair.key) % 2:
+                it.remove()
+    assert [p.key for p in store.get_range()] == keys[::2]
+
+
+def test_live_iteration_sees_writes_between_batches(store: LMDBStore) -> None:
+    _fill(store, [b"%04d" % i for i in range(100)])
+    seen = []
+    with store.get_range() as it:
+        for pair in it:
+            seen.append(pair.key)
+            if pair.key == b"0000":
+                store.put(b"0099x", b"late")  # beyond the first batch
+    assert b"0099x" in seen
+
+
+# -- snapshots --------------------------------------------------------------------------------
+def test_snapshot_is_isolated_from_later_writes(store: LMDBStore) -> None:
+    _fill(store, [b"a", b"b", b"c"])
+    with store.snapshot() as snap:
+        store.put(b"a", b"new")
+        store.remove(b"b")
+        store.remove_range(b"c")
+        store.apply(SimpleMutations(puts=[(b"d", b"4")]))
+        assert snap.get(b"a") == b"va"
+        assert snap.get(b"b") == b"vb"
+        assert snap.get(b"d") is None
+        assert [p.key for p in snap.get_range()] == [b"a", b"b", b"c"]
+        assert snap.get_at_least(b"b") == (b"b", b"vb")
+        assert snap.get_at_most(None) == (b"c", b"vc")
+    assert [p.key for p in store.get_range()] == [b"a", b"d"]
+
+
+def test_snapshot_iterator_is_consistent_while_the_store_changes(store: LMDBStore) -> None:
+    keys = [b"%04d" % i for i in range(3000)]
+    _fill(store, keys)
+    with store.snapshot() as snap:
+        seen = []
+        for n, pair in enumerate(snap.get_range()):
+            seen.append(pair.key)
+            if n % 500 == 0:
+                store.remove_range()
+                store.put(b"0001x", b"new")
+        assert seen == keys
+
+
+def test_snapshot_meta_get_reads_the_same_transaction(store: LMDBStore) -> None:
+    store._atomic(lambda batch: batch.meta_put(b"version", b"1"))
+    with store.snapshot() as snap:
+        store._atomic(lambda batch: batch.meta_put(b"version", b"2"))
+        assert snap.meta_get(b"version") == b"1"
+        assert store.meta_get(b"version") == b"2"
+
+
+def test_snapshot_can_be_used_from_another_thread(store: LMDBStore) -> None:
+    store.put(b"k", b"v")
+    results: list[Any] = []
+    with store.snapshot() as snap:
+        thread = threading.Thread(target=lambda: results.append(
+            (snap.get(b"k"), list(snap.get_range()))))
+        thread.start()
+        thread.join()
+    assert results == [(b"v", [(b"k", b"v")])]
+
+
+def test_snapshot_is_read_only_and_closes_idempotently(store: LMDBStore) -> None:
+    store.put(b"k", b"v")
+    snap = store.snapshot()
+    assert isinstance(snap, LMDBSnapshot)
+    with pytest.raises(ReadOnlyError):
+        snap.put(b"k", b"w")
+    with pytest.raises(ReadOnlyError):
+        snap.apply(SimpleMutations())
+    with snap:
+        pass
+    snap.close()
+    for use in (lambda: snap.get(b"k"), lambda: snap.get(b""), lambda: snap.get_range(),
+                lambda: snap.get_at_least(b""), lambda: snap.meta_get(b"m"),
+                lambda: snap.put(b"k", b"v")):
+        with pytest.raises(StoreClosed):
+            use()
+
+
+def test_closing_the_store_closes_its_snapshots(tmp_path: Path) -> None:
+    store = LMDBStore(tmp_path / "db", sync=False)
+    store.put(b"k", b"v")
+    snap = store.snapshot()
+    it = snap.get_range()
+    store.close()
+    with pytest.raises(StoreClosed):
+        snap.get(b"k")
+    with pytest.raises(StoreClosed):
+        list(it)
+
+
+# -- atomic apply -----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "mutations",
+    [
+        SimpleMutations(removes=[KeyRange(None, None)], puts=[(b"a", "text")]),  # type: ignore[list-item]
+        SimpleMutations(removes=[KeyRange(None, None)], puts=[(b"a", b"1"), (b"b" * 600, b"2")]),
+        SimpleMutations(removes=[KeyRange(None, None)], adjusts=[(b"a", 1 << 64)]),
+        SimpleMutations(removes=[KeyRange(None, None)], adjusts=[(b"a", 1.5)]),  # type: ignore[list-item]
+    ],
+    ids=["str-value", "long-key", "huge-amount", "float-amount"],
+)
+def test_apply_with_a_bad_item_writes_nothing(store: LMDBStore, mutations: SimpleMutations) -> None:
+    store.put(b"keep", b"1")
+    with pytest.raises((TypeError, ValueError)):
+        store.apply(mutations)
+    assert list(store.get_range()) == [(b"keep", b"1")]
+
+
+def test_apply_checks_remove_ranges_are_key_ranges(store: LMDBStore) -> None:
+    store.put(b"keep", b"1")
+    bad = SimpleMutations(puts=[(b"a", b"1")])
+    bad.removes = [(b"a", b"b")]  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="KeyRange"):
+        store.apply(bad)
+    assert list(store.get_range()) == [(b"keep", b"1")]
+
+
+def test_apply_removes_then_puts_then_adjusts_in_one_transaction(store: LMDBStore) -> None:
+    _fill(store, [b"a", b"b", b"c"])
+    store.put(b"n", store.encode_counter(1))
+    store.apply(SimpleMutations(
+        removes=[KeyRange(b"a", b"c")],
+        puts=[(b"b", b"again"), (b"m", store.encode_counter(-1))],
+        adjusts=[(b"m", -(1 << 63)), (b"n", (1 << 63) - 1)],
+    ), sync=True)
+    assert [p.key for p in store.get_range()] == [b"b", b"c", b"m", b"n"]
+    assert store.get(b"b") == b"again"
+    assert store.decode_counter(store.get(b"m")) == (1 << 63) - 1  # type: ignore[arg-type]
+    assert store.decode_counter(store.get(b"n")) == -(1 << 63)  # type: ignore[arg-type]
+
+
+def test_apply_sync_must_be_a_bool(store: LMDBStore) -> None:
+    with pytest.raises(TypeError, match="sync"):
+        store.apply(SimpleMutations(), sync="yes")  # type: ignore[arg-type]
+
+
+# -- the _atomic hook -------------------------------------------------------------------------
+def test_atomic_commits_data_and_metadata_together(store: LMDBStore) -> None:
+    def fn(batch: LMDBBatch) -> str:
+        batch.apply(SimpleMutations(puts=[(b"k", b"v"), (b"", b"e")]))
+        assert batch.get(b"k") == b"v" and batch.get(b"") == b"e"
+        batch.meta_put(b"version", b"1")
+        assert batch.meta_get(b"version") == b"1"
+        return "done"
+
+    assert store._atomic(fn, sync=True) == "done"
+    assert store.get(b"k") == b"v" and store.get(b"") == b"e"
+    assert store.meta_get(b"version") == b"1"
+
+
+def test_atomic_aborts_when_fn_raises(store: LMDBStore) -> None:
+    store.put(b"k", b"old")
+
+    def fn(batch: LMDBBatch) -> None:
+        batch.apply(SimpleMutations(puts=[(b"k", b"new")], removes=[KeyRange(None, None)]))
+        batch.meta_put(b"version", b"1")
+        raise KeyError("boom")
+
+    with pytest.raises(KeyError, match="boom"):
+        store._atomic(fn)
+    assert list(store.get_range()) == [(b"k", b"old")]
+    assert store.meta_get(b"version") is None
+
+
+def test_atomic_metadata_range_and_deletes(store: LMDBStore) -> None:
+    entries = [(b"log/%05d" % i, b"%d" % i) for i in range(600)]
+
+    def write(batch: LMDBBatch) -> None:
+        for key, value in entries:
+            batch.meta_put(key, value)
+        batch.meta_put(b"version", b"600")
+
+    store._atomic(write)
+
+    def read(batch: LMDBBatch) -> list[tuple[bytes, bytes]]:
+        got = list(batch.meta_range(b"log/", b"log0"))
+        for key, _ in batch.meta_range(b"log/00000", b"log/00100"):
+            batch.meta_delete(key)  # deleting while iterating is allowed
+        batch.meta_delete_range(b"log/00500", b"log0")
+        return got
+
+    assert store._atomic(read) == entries
+    left = store._atomic(lambda batch: list(batch.meta_range(None, None)))
+    assert left == [*entries[100:500], (b"version", b"600")]
+
+
+def test_atomic_batch_is_invalid_after_the_call(store: LMDBStore) -> None:
+    kept = store._atomic(lambda batch: batch)
+    with pytest.raises(RuntimeError, match="_atomic"):
+        kept.meta_get(b"x")
+
+
+def test_atomic_meta_keys_must_not_be_empty(store: LMDBStore) -> None:
+    with pytest.raises(ValueError, match="empty"):
+        store._atomic(lambda batch: batch.meta_put(b"", b"x"))
+
+
+# -- map growth -------------------------------------------------------------------------------
+def test_map_grows_from_a_tiny_map(tmp_path: Path) -> None:
+    with LMDBStore(tmp_path / "db", map_size=64 * 1024, sync=False) as store:
+        for chunk in range(8):
+            store.apply(_big_puts(1000, prefix=b"c%d-" % chunk))  # 1 MB per write
+        store.put(b"single", b"x" * 100_000)
+        assert store.get(b"c7-000999") == bytes([999 % 251]) * 1000
+        assert sum(1 for _ in store.get_range()) == 8001
+        assert store._shared.env.info()["map_size"] >= 8_000_000
+
+
+def test_atomic_fn_is_rerun_when_the_map_grows(tmp_path: Path) -> None:
+    calls = []
+
+    def fn(batch: LMDBBatch) -> int:
+        calls.append(1)
+        try:
+            batch.apply(_big_puts(500))
+        except BaseException:  # even a fn that swallows the signal cannot commit half
+            pass
+        batch.meta_put(b"version", b"1")
+        return len(calls)
+
+    with LMDBStore(tmp_path / "db", map_size=64 * 1024, sync=False) as store:
+        assert store._atomic(fn) == len(calls) > 1
+        assert store.get(b"big000499") is not None and store.meta_get(b"version") == b"1"
+
+
+def test_current_snapshot_survives_map_growth(tmp_path: Path) -> None:
+    with LMDBStore(tmp_path / "db", map_size=64 * 1024, sync=False) as store:
+        store.put(b"a", b"1")
+        with store.snapshot() as snap:
+            it = snap.get_range()
+            assert next(it) == (b"a", b"1")
+            store.apply(_big_puts(2000))  # grows the map several times
+            assert snap.get(b"a") == b"1"
+            assert snap.get(b"big000000") is None
+            assert list(it) == []
+            assert list(snap.get_range()) == [(b"a", b"1")]
+        assert store.get(b"big001999") is not None
+
+
+def test_stale_snapshot_expires_when_the_map_grows(tmp_path: Path) -> None:
+    with LMDBStore(tmp_path / "db", map_size=64 * 1024, sync=False) as store:
+        store.put(b"a", b"1")
+        snap = store.snapshot()
+        store.put(b"b", b"2")  # a commit the snapshot does not see
+        store.apply(_big_puts(2000))
+        with pytest.raises(TransactionTooOld):
+            snap.get(b"a")
+        with pytest.raises(TransactionTooOld):
+            list(snap.get_range())
+        snap.close()
+        with pytest.raises(StoreClosed):
+            snap.get(b"a")
+
+
+def test_map_growth_with_concurrent_readers(tmp_path: Path) -> None:
+    errors: list[BaseException] = []
+    stop = threading.Event()
+    with LMDBStore(tmp_path / "db", map_size=64 * 1024, sync=False) as store:
+        _fill(store, [b"%04d" % i for i in range(200)])
+
+        def read() -> None:
+            try:
+                while not stop.is_set():
+                    assert store.get(b"0100") == b"v0100"
+                    assert sum(1 for _ in store.get_range(b"0", b"1")) == 200
+                    try:
+                        with store.snapshot() as snap:
+                            assert snap.get(b"0199") == b"v0199"
+                            assert len(list(snap.get_range(b"0", b"1"))) == 200
+                    except TransactionTooOld:
+                        pass  # a snapshot older than the latest commit when the map grew
+            except BaseException as exc:
+                errors.append(exc)
+
+        readers = [threading.Thread(target=read) for _ in range(3)]
+        for thread in readers:
+            thread.start()
+        for chunk in range(6):
+            store.apply(_big_puts(400, prefix=b"w%d-" % chunk))
+        stop.set()
+        for thread in readers:
+            thread.join()
+        assert store._shared.env.info()["map_size"] > 2_000_000
+    assert errors == []
+
+
+def test_failed_writes_finish_promptly_under_a_stream_of_reads(store: LMDBStore) -> None:
+    """py-lmdb 3 aborts a write txn only when no call is in flight; readers must make way."""
+    _fill(store, [b"%04d" % i for i in range(100)])
+    stop = threading.Event()
+    snap = store.snapshot()
+
+    def read() -> None:
+        while not stop.is_set():
+            snap.get(b"0050")
+            store.get(b"0050")
+            with store.get_range(b"0", b"1") as it:
+                next(it)
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for thread in readers:
+        thread.start()
+
+    def fail(batch: LMDBBatch) -> None:
+        batch.apply(SimpleMutations(puts=[(b"x", b"y")]))
+        raise ValueError("rolled back")
+
+    try:
+        start = time.monotonic()
+        for _ in range(20):
+            with pytest.raises(ValueError):
+                store._atomic(fail)
+        assert time.monotonic() - start < 10
+    finally:
+        stop.set()
+        for thread in readers:
+            thread.join()
+        snap.close()
+    assert store.get(b"x") is None
+
+
+# -- a full disk ------------------------------------------------------------------------------
+_FILL_UNTIL_FULL = """
+import os, resource, signal, sys
+sys.path.insert(0, sys.argv[2])
+from kvstore.backends.lmdb import LMDBStore
+from kvstore.errors import StoreFull
+from tests.storekit import SimpleMutations
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+store = LMDBStore(sys.argv[1], sync=False)
+limit = 1 << 20
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+for i in range(100_000):
+    key = b"k%06d" % i
+    try:
+        store.put(key, key * 300)
+    except StoreFull:
+        break
+    print(key.decode(), flush=True)
+else:
+    print("NEVER-FULL", flush=True)
+for attempt in (lambda: store.put(b"x", b"x" * 50_000),
+                lambda: store.apply(SimpleMutations(puts=[(b"y%d" % i, b"y" * 3000)
+                                                          for i in range(100)])),
+                lambda: store._atomic(lambda b: b.meta_put(b"m", b"m" * 20_000))):
+    try:
+        attempt()
+        print("NOT-FULL", flush=True)
+    except StoreFull:
+        pass
+assert store.get(b"k000000") == b"k000000" * 300
+print("DONE", flush=True)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs RLIMIT_FSIZE")
+def test_full_disk_raises_store_full_and_loses_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    proc = subprocess.run(
+        [sys.executable, "-c", _FILL_UNTIL_FULL, str(path), str(ROOT)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    lines = proc.stdout.split()
+    assert proc.returncode == 0, proc.stderr
+    assert lines[-1] == "DONE" and "NEVER-FULL" not in lines and "NOT-FULL" not in lines
+    written = [line.encode() for line in lines[:-1]]
+    assert len(written) > 10
+    with LMDBStore(path, readonly=True) as store:
+        for key in written:
+            assert store.get(key) == key * 300
+        assert store.get(b"x") is None and store.get(b"y0") is None
+    with LMDBStore(path) as store:  # writable again once there is room
+        store.put(b"after", b"ok")
+        assert store.get(b"after") == b"ok"
+
+
+# -- several processes ------------------------------------------------------------------------
+def _write_then_read_other(path: str, me: bytes, other: bytes, n: int, barrier: Any) -> None:
+    with LMDBStore(path, map_size=64 * 1024, sync=False) as store:
+        for i in range(n):
+            store.put(b"%s-%04d" % (me, i), me * 500)  # grows the map: the other must adopt it
+        barrier.wait(timeout=60)
+        missing = [i for i in range(n) if store.get(b"%s-%04d" % (other, i)) != other * 500]
+        with store.snapshot() as snap:
+            count = sum(1 for _ in snap.get_range(other, other + b"\xff"))
+    if missing or count != n:
+        raise SystemExit(f"{me!r} misses {len(missing)} keys of {other!r}, counted {count}")
+
+
+@pytest.mark.slow
+def test_two_processes_see_each_others_writes(tmp_path: Path) -> None:
+    path = str(tmp_path / "db")
+    LMDBStore(path).close()
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(2)
+    n = 400
+    procs = [ctx.Process(target=_write_then_read_other, args=(path, a, b, n, barrier))
+             for a, b in ((b"p1", b"p2"), (b"p2", b"p1"))]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(timeout=90)
+    assert [proc.exitcode for proc in procs] == [0, 0]
+    with LMDBStore(path) as store:
+        assert sum(1 for _ in store.get_range()) == 2 * n
+
+
+def test_same_path_twice_in_one_process_shares_the_environment(tmp_path: Path) -> None:
+    one = LMDBStore(tmp_path / "db", sync=False)
+    two = LMDBStore(str(tmp_path / "db"))
+    one.put(b"k", b"1")
+    assert two.get(b"k") == b"1"
+    snap = two.snapshot()
+    one.close()
+    two.put(b"k", b"2")
+    assert two.get(b"k") == b"2" and snap.get(b"k") == b"1"
+    with pytest.raises(StoreClosed):
+        one.get(b"k")
+    two.close()
+    with pytest.raises(StoreClosed):
+        snap.get(b"k")
+
+
+# -- read-only use and permissions ------------------------------------------------------------
+def test_readonly_store_reads_and_refuses_every_mutation(tmp_path: Path) -> None:
+    with LMDBStore(tmp_path / "db") as store:
+        store.put(b"k", b"v")
+    with LMDBStore(tmp_path / "db", readonly=True) as ro:
+        assert ro.readonly
+        assert ro.get(b"k") == b"v"
+        with ro.snapshot() as snap:
+            assert list(snap.get_range()) == [(b"k", b"v")]
+        for mutate in (lambda: ro.put(b"k", b"w"), lambda: ro.remove(b"k"),
+                       lambda: ro.remove_range(), lambda: ro.adjust_counter(b"k", 1),
+                       lambda: ro.apply(SimpleMutations()),
+                       lambda: ro._atomic(lambda batch: None)):
+            with pytest.raises(ReadOnlyError):
+                mutate()
+        with ro.get_range() as it:
+            next(it)
+            with pytest.raises(ReadOnlyError):
+                it.remove()
+        with pytest.raises(TypeError):  # arguments are still checked first
+            ro.put("k", b"v")  # type: ignore[arg-type]
+        assert ro.get(b"k") == b"v"
+
+
+def test_readonly_open_of_a_missing_store(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="readonly"):
+        LMDBStore(tmp_path / "missing", readonly=True)
+    assert not (tmp_path / "missing").exists()
+
+
+def _open_as_nobody(path: str, readonly: bool) -> int:
+    """In a forked child without root rights, open ``path``; the exit code says what happened."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 3
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            LMDBStore(path, readonly=readonly)
+            code = 2
+        except PermissionError as exc:
+            code = 0 if path in str(exc) else 1
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
+@pytest.mark.parametrize("readonly", [False, True])
+def test_opening_without_write_permission_raises_permission_error(readonly: bool) -> None:
+    top = tempfile.mkdtemp()
+    path = os.path.join(top, "db")
+    try:
+        LMDBStore(path).close()
+        if os.geteuid() == 0:
+            os.chmod(top, 0o755)
+            assert _open_as_nobody(path, readonly) == 0
+        else:
+            for name in ("data.mdb", "lock.mdb"):
+                os.chmod(os.path.join(path, name), 0o444)
+            os.chmod(path, 0o555)
+            with pytest.raises(PermissionError, match="db"):
+                LMDBStore(path, readonly=readonly)
+    finally:
+        os.chmod(path, 0o755)
+        for name in ("data.mdb", "lock.mdb"):
+            os.chmod(os.path.join(path, name), 0o644)
+        for name in ("data.mdb", "lock.mdb"):
+            os.unlink(os.path.join(path, name))
+        os.rmdir(path)
+        os.rmdir(top)
+
+
+# -- bad paths and arguments ------------------------------------------------------------------
+def test_path_that_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "file").write_bytes(b"x")
+    with pytest.raises(NotADirectoryError, match="file"):
+        LMDBStore(tmp_path / "file")
+    with pytest.raises(NotADirectoryError, match="file"):
+        LMDBStore(tmp_path / "file" / "db")
+
+
+def test_missing_store_with_create_false(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="missing"):
+        LMDBStore(tmp_path / "missing", create=False)
+    (tmp_path / "emptydir").mkdir()
+    with pytest.raises(FileNotFoundError, match="emptydir"):
+        LMDBStore(tmp_path / "emptydir", create=False)
+    assert not (tmp_path / "emptydir" / "data.mdb").exists()
+
+
+def test_directory_holding_something_else_is_corrupt_data(tmp_path: Path) -> None:
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "data.mdb").write_bytes(b"not an lmdb file" * 1000)
+    with pytest.raises(CorruptData, match="junk"):
+        LMDBStore(tmp_path / "junk")
+
+
+def test_lmdb_environment_without_kvstore_layout(tmp_path: Path) -> None:
+    import lmdb
+
+    lmdb.open(str(tmp_path / "plain")).close()
+    with pytest.raises(CorruptData, match="plain"):
+        LMDBStore(tmp_path / "plain", readonly=True)
+
+
+@pytest.mark.parametrize("bad", [42, None])
+def test_path_must_be_path_like(bad: Any) -> None:
+    with pytest.raises(TypeError, match="path"):
+        LMDBStore(bad)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "big"])
+def test_map_size_must_be_a_positive_int(tmp_path: Path, bad: Any) -> None:
+    with pytest.raises(ValueError, match="map_size"):
+        LMDBStore(tmp_path / "db", map_size=bad)
+
+
+# -- closing ----------------------------------------------------------------------------------
+def test_close_is_idempotent_and_later_use_raises(tmp_path: Path) -> None:
+    store = LMDBStore(tmp_path / "db", sync=False)
+    store.put(b"k", b"v")
+    store.close()
+    store.close()
+    for use in (lambda: store.get(b"k"), lambda: store.get(b""), lambda: store.put(b"k", b"v"),
+                lambda: store.get_range(), lambda: store.get_at_most(None),
+                lambda: store.snapshot(), lambda: store.apply(SimpleMutations()),
+                lambda: store._atomic(lambda batch: None), lambda: store.meta_get(b"m"),
+                lambda: store.sync()):
+        with pytest.raises(StoreClosed):
+            use()
+    assert "closed" in repr(store)
+
+
+def test_context_manager_closes_and_data_persists(tmp_path: Path) -> None:
+    with LMDBStore(tmp_path / "db") as store:
+        store.put(b"k", b"v")
+    with pytest.raises(StoreClosed):
+        store.get(b"k")
+    with LMDBStore(tmp_path / "db", create=False) as again:
+        assert again.get(b"k") == b"v"
+        assert again.size_bytes() > 0
+
+
+def test_sync_false_store_flushes_on_request(tmp_path: Path) -> None:
+    with LMDBStore(tmp_path / "db", sync=False) as store:
+        store.put(b"k", b"v")
+        store.apply(SimpleMutations(puts=[(b"j", b"w")]), sync=True)
+        store.sync()
+        assert store._shared.nosync
+
+
+def test_unclosed_store_is_released_when_collected(tmp_path: Path) -> None:
+    store = LMDBStore(tmp_path / "db", sync=False)
+    store.put(b"k", b"v")
+    shared = store._shared
+    del store
+    import gc
+
+    gc.collect()
+    assert shared.refs == 0
+    with LMDBStore(tmp_path / "db") as again:
+        assert again.get(b"k") == b"v"
+
+
+def test_reads_are_cheap_enough_to_use_in_loops(store: LMDBStore) -> None:
+    """A smoke check that get() takes the fast path (no lock, no Python-level txn setup)."""
+    _fill(store, [b"%05d" % i for i in range(1000)])
+    start = time.perf_counter()
+    for i in range(1000):
+        store.get(b"%05d" % i)
+    assert time.perf_counter() - start < 1.0
