@@ -13,8 +13,6 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, runtime_checkable
 
-from sortedcontainers import SortedDict
-
 from kvstore.codec import (
     KIND_WRITES,
     Reader,
@@ -28,6 +26,7 @@ from kvstore.counters import check_amount, wrap64
 from kvstore.errors import CorruptData
 from kvstore.keys import MAX_KEY_SIZE, check_key, check_value
 from kvstore.ranges import KeyRange, KeyRanges
+from kvstore.sortedmap import SortedMap
 
 if TYPE_CHECKING:
     from kvstore.store import KVStore
@@ -58,8 +57,16 @@ class Mutations(Protocol):
         ...
 
 
-class _ReadOnlySortedDict(SortedDict):  # type: ignore[misc]
-    """A ``SortedDict`` whose mutators raise ``TypeError``: the maps of a read-only Writes."""
+class _ReadOnlySortedMap(SortedMap[Any, Any]):
+    """A ``SortedMap`` whose mutators raise ``TypeError``: the maps of a read-only Writes."""
+
+    __slots__ = ()
+
+    @classmethod
+    def copy_of(cls, source: SortedMap[Any, Any]) -> _ReadOnlySortedMap:
+        result = cls()
+        dict.update(result, source)  # dict's own update: the override below refuses
+        return result
 
     def _read_only(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise TypeError("this mapping belongs to a read-only Writes; clone() the Writes to edit")
@@ -81,8 +88,8 @@ def _amount_values(values: Iterable[Any]) -> bool:
 
 def _copy_map(
     data: Any, name: str, check: Callable[[Any, str], Any], fast_ok: Callable[[Any], bool]
-) -> SortedDict:
-    """Copy a mapping or an iterable of pairs into a new ``SortedDict``, checking every item.
+) -> SortedMap[bytes, Any]:
+    """Copy a mapping or an iterable of pairs into a new ``SortedMap``, checking every item.
 
     A dict whose keys and values already have the right types is copied at C speed
     (``Writes`` built on the commit path, PERFORMANCE R4).
@@ -93,13 +100,13 @@ def _copy_map(
         and max(map(len, data), default=0) <= MAX_KEY_SIZE
         and fast_ok(data.values())
     ):
-        return SortedDict(data)
+        return SortedMap(data)
     items = data.items() if isinstance(data, Mapping) else data
     if isinstance(items, (str, bytes, bytearray, memoryview)) or not isinstance(items, Iterable):
         raise TypeError(
             f"{name} must be a mapping or an iterable of pairs, not {type(data).__name__}"
         )
-    result = SortedDict()
+    result: SortedMap[bytes, Any] = SortedMap()
     for key, value in items:
         result[check_key(key, f"a key of {name}")] = check(value, f"the value of {name}[{key!r}]")
     return result
@@ -109,8 +116,11 @@ class Writes:
     """The mutations a view recorded: ``removes``, then ``puts``, then ``adjusts``.
 
     * ``removes`` — a :class:`~kvstore.KeyRanges` of removed keys;
-    * ``puts`` — a ``SortedDict`` key -> value;
-    * ``adjusts`` — a ``SortedDict`` key -> signed 64-bit amount added to a counter.
+    * ``puts`` — a :class:`~kvstore.sortedmap.SortedMap` key -> value;
+    * ``adjusts`` — a ``SortedMap`` key -> signed 64-bit amount added to a counter.
+
+    A ``SortedMap`` is a ``dict`` (stores and lookups at C speed, PERFORMANCE R3) that also
+    iterates in key order and offers ``irange``/``bisect`` like ``sortedcontainers.SortedDict``.
 
     These are live structures; whoever edits them directly keeps the invariants: a key is
     never in both ``puts`` and ``adjusts``; a put or adjust may lie inside a removed range (the
@@ -125,8 +135,8 @@ class Writes:
     __slots__ = ("_frozen", "adjusts", "puts", "removes")
 
     removes: KeyRanges
-    puts: SortedDict
-    adjusts: SortedDict
+    puts: SortedMap[bytes, bytes]
+    adjusts: SortedMap[bytes, int]
     _frozen: bool
 
     def __init__(
@@ -136,9 +146,11 @@ class Writes:
         adjusts: Mapping[bytes, int] | Iterable[tuple[bytes, int]] | None = None,
     ) -> None:
         r = KeyRanges() if removes is None else KeyRanges(removes)
-        p = SortedDict() if puts is None else _copy_map(puts, "puts", check_value, _bytes_values)
-        a = (
-            SortedDict()
+        p: SortedMap[bytes, bytes] = (
+            SortedMap() if puts is None else _copy_map(puts, "puts", check_value, _bytes_values)
+        )
+        a: SortedMap[bytes, int] = (
+            SortedMap()
             if adjusts is None
             else _copy_map(adjusts, "adjusts", check_amount, _amount_values)
         )
@@ -148,7 +160,11 @@ class Writes:
         self._init(r, p, a, False)
 
     def _init(
-        self, removes: KeyRanges, puts: SortedDict, adjusts: SortedDict, frozen: bool
+        self,
+        removes: KeyRanges,
+        puts: SortedMap[bytes, bytes],
+        adjusts: SortedMap[bytes, int],
+        frozen: bool,
     ) -> None:
         set_ = object.__setattr__
         set_(self, "removes", removes)
@@ -157,7 +173,13 @@ class Writes:
         set_(self, "_frozen", frozen)
 
     @classmethod
-    def _of(cls, removes: KeyRanges, puts: SortedDict, adjusts: SortedDict, frozen: bool) -> Writes:
+    def _of(
+        cls,
+        removes: KeyRanges,
+        puts: SortedMap[bytes, bytes],
+        adjusts: SortedMap[bytes, int],
+        frozen: bool,
+    ) -> Writes:
         """Build from structures that already hold the invariants (no checks, no copies)."""
         w = object.__new__(cls)
         w._init(removes, puts, adjusts, frozen)
@@ -177,11 +199,11 @@ class Writes:
 
     def put_pairs(self) -> Iterable[tuple[bytes, bytes]]:
         """The ``(key, value)`` puts, in key order."""
-        return self.puts.items()  # type: ignore[no-any-return]
+        return self.puts.items()
 
     def adjust_pairs(self) -> Iterable[tuple[bytes, int]]:
         """The ``(key, amount)`` counter adjustments, in key order."""
-        return self.adjusts.items()  # type: ignore[no-any-return]
+        return self.adjusts.items()
 
     def apply_to(self, store: KVStore) -> None:
         """Apply to ``store``; the same as ``store.apply(self)``."""
@@ -281,9 +303,7 @@ class Writes:
 
     def clone(self) -> Writes:
         """A mutable deep copy (the keys and values themselves are immutable and shared)."""
-        return Writes._of(
-            self.removes.clone(), SortedDict(self.puts), SortedDict(self.adjusts), False
-        )
+        return Writes._of(self.removes.clone(), self.puts.copy(), self.adjusts.copy(), False)
 
     def read_only(self) -> Writes:
         """An immutable copy: its mutators, and those of its three structures, raise TypeError."""
@@ -291,8 +311,8 @@ class Writes:
             return self
         return Writes._of(
             self.removes.read_only(),
-            _ReadOnlySortedDict(self.puts),
-            _ReadOnlySortedDict(self.adjusts),
+            _ReadOnlySortedMap.copy_of(self.puts),
+            _ReadOnlySortedMap.copy_of(self.adjusts),
             True,
         )
 
@@ -310,7 +330,7 @@ class Writes:
     def __repr__(self) -> str:
         shown = 8
 
-        def items(mapping: SortedDict) -> str:
+        def items(mapping: SortedMap[bytes, Any]) -> str:
             parts = [f"{k!r}: {v!r}" for k, v in itertools.islice(mapping.items(), shown)]
             if len(mapping) > shown:
                 parts.append(f"... ({len(mapping)} entries)")
@@ -344,8 +364,8 @@ class Writes:
         put_keys, values = reader.key_bytes_pairs(reader.count(3, "puts"))
         adjust_keys, amounts = reader.key_int_pairs(reader.count(3, "adjusts"))
         reader.finish()
-        puts = SortedDict(zip(put_keys, values, strict=True))
-        adjusts = SortedDict(zip(adjust_keys, amounts, strict=True))
+        puts: SortedMap[bytes, bytes] = SortedMap(zip(put_keys, values, strict=True))
+        adjusts: SortedMap[bytes, int] = SortedMap(zip(adjust_keys, amounts, strict=True))
         if puts and adjusts and not dict.keys(puts).isdisjoint(adjusts):
             raise CorruptData("serialized Writes has a key in both its puts and its adjusts")
         removes = KeyRanges()

@@ -17,6 +17,7 @@ from sortedcontainers import SortedDict
 
 from kvstore import MAX_KEY_SIZE, KeyRange, KeyRanges, Mutations, Writes
 from kvstore.counters import decode_counter, encode_counter, wrap64
+from kvstore.sortedmap import SortedMap
 from tests.storekit import SimpleMutations
 
 ALPHABET = [0x00, 0x01, 0xFF]
@@ -103,7 +104,7 @@ op_lists = st.lists(op, max_size=10)
 
 def check_invariants(w: Writes) -> None:
     assert isinstance(w.removes, KeyRanges)
-    assert isinstance(w.puts, SortedDict) and isinstance(w.adjusts, SortedDict)
+    assert isinstance(w.puts, SortedMap) and isinstance(w.adjusts, SortedMap)
     assert not set(w.puts) & set(w.adjusts), "a key is in both puts and adjusts"
     assert all(I64_MIN <= a <= I64_MAX for a in w.adjusts.values())
 
@@ -225,7 +226,7 @@ def test_constructor_copies_and_checks() -> None:
     puts.clear()
     assert list(w.removes) == [KeyRange(b"a", b"b")]
     assert w.puts == {b"k": b"v"} and w.adjusts == {b"c": 1}
-    assert type(w.puts) is SortedDict and type(w.adjusts) is SortedDict
+    assert type(w.puts) is SortedMap and type(w.adjusts) is SortedMap
     assert Writes(removes=[KeyRange(b"x", None)]).removes.contains(b"y")
     assert Writes(puts=[(bytearray(b"k"), memoryview(b"v"))]).puts == {b"k": b"v"}
 
@@ -318,13 +319,13 @@ def test_read_only_copy_refuses_every_change() -> None:
     assert b"new" not in ro.puts
     mutable = ro.clone()
     mutable.record_put(b"x", b"v")
-    assert type(mutable.puts) is SortedDict and b"x" in mutable.puts
+    assert type(mutable.puts) is SortedMap and b"x" in mutable.puts
 
 
 def test_structures_cannot_be_rebound() -> None:
     w = Writes()
     with pytest.raises(AttributeError, match="cannot be rebound"):
-        w.puts = SortedDict()  # type: ignore[misc]
+        w.puts = SortedMap()  # type: ignore[misc]
 
 
 def test_equality() -> None:
