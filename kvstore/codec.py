@@ -97,6 +97,15 @@ def frame(kind: int, body: list[bytes]) -> bytes:
     return data + zlib.crc32(data).to_bytes(4, "big")
 
 
+def _shared_prefix(a: bytes, b: bytes) -> int:
+    """The length of the longest common prefix of ``a`` and ``b``."""
+    limit = min(len(a), len(b))
+    n = 0
+    while n < limit and a[n] == b[n]:
+        n += 1
+    return n
+
+
 def write_keys(out: list[bytes], keys: Iterable[bytes]) -> None:
     """Append strictly increasing ``keys``, prefix-compressed, to ``out`` (no count)."""
     small = _SMALL
@@ -122,6 +131,7 @@ def write_key_bytes_pairs(out: list[bytes], pairs: Iterable[tuple[bytes, bytes]]
     small = _SMALL
     prev = b""
     for key, value in pairs:
+        # The shared prefix, inlined as in write_keys (PERFORMANCE R9).
         limit = min(len(prev), len(key))
         n = 0
         while n < limit and prev[n] == key[n]:
@@ -143,10 +153,7 @@ def write_key_int_pairs(out: list[bytes], pairs: Iterable[tuple[bytes, int]]) ->
     """
     prev = b""
     for key, amount in pairs:
-        limit = min(len(prev), len(key))
-        n = 0
-        while n < limit and prev[n] == key[n]:
-            n += 1
+        n = _shared_prefix(prev, key)
         out.append(encode_varint(n))
         out.append(encode_varint(len(key) - n))
         out.append(key[n:])

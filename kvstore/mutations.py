@@ -112,6 +112,20 @@ def _copy_map(
     return result
 
 
+def _drop_range(mapping: SortedMap[bytes, Any], lo: bytes, hi: bytes | None) -> None:
+    """Delete the keys in ``[lo, hi)`` from ``mapping``: one by one if few, else by rebuilding."""
+    doomed = list(mapping.irange(lo, hi, (True, False)))
+    if len(doomed) * 4 < len(mapping):
+        for key in doomed:
+            del mapping[key]
+        return
+    kept = [(k, mapping[k]) for k in mapping.irange(None, lo, (True, False))]
+    if hi is not None:
+        kept += [(k, mapping[k]) for k in mapping.irange(hi, None)]
+    mapping.clear()
+    mapping.update(kept)
+
+
 class Writes:
     """The mutations a view recorded: ``removes``, then ``puts``, then ``adjusts``.
 
@@ -239,13 +253,8 @@ class Writes:
             return
         self.removes.add_range(min_key, max_key)
         for mapping in (self.puts, self.adjusts):
-            if not mapping:
-                continue
-            if not min_key and max_key is None:
-                mapping.clear()
-                continue
-            for key in list(mapping.irange(min_key, max_key, (True, False))):
-                del mapping[key]
+            if mapping:
+                _drop_range(mapping, min_key, max_key)
 
     def record_adjust(self, key: bytes, amount: int) -> None:
         """Record ``adjust_counter(key, amount)``.
@@ -344,6 +353,10 @@ class Writes:
         text += f", puts={items(self.puts)}, adjusts={items(self.adjusts)})"
         return text + (".read_only()" if self._frozen else "")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickle through the serialized form: __setattr__ refuses the default protocol.
+        return (_unpickle, (self.serialize(), self._frozen))
+
     # -- serialization ----------------------------------------------------------------------
     def serialize(self) -> bytes:
         """The writes in kvstore's versioned, CRC-checked binary form (docs/serialization.md)."""
@@ -371,3 +384,8 @@ class Writes:
         removes = KeyRanges()
         removes._set(bounds)
         return cls._of(removes, puts, adjusts, False)
+
+
+def _unpickle(data: bytes, frozen: bool) -> Writes:
+    writes = Writes.deserialize(data)
+    return writes.read_only() if frozen else writes

@@ -279,6 +279,9 @@ class KeyRanges:
     :meth:`add_key` (O(1): keys are queued and merged in lazily, in bulk, before the next
     query), :meth:`add_range`, :meth:`covers_key`, :meth:`next_range_at_or_after` and
     :meth:`prev_range_before`.
+
+    Not thread safe: even a query may fold queued keys in, so threads sharing one must lock
+    around every call (``MutableView`` does).
     """
 
     # Ranges live in a SortedList of min keys plus a dict min key -> max key (None: unbounded).
@@ -381,11 +384,11 @@ class KeyRanges:
             return None
         pos = bisect_right(maxes, key)
         if pos == len(maxes):
-            return maxes[-1]  # type: ignore[no-any-return]
+            return maxes[-1]
         sub = self._starts._lists[pos]
         i = bisect_right(sub, key)
         if i:
-            return sub[i - 1]  # type: ignore[no-any-return]
+            return sub[i - 1]
         return maxes[pos - 1] if pos else None
 
     def _floor_below(self, key: bytes) -> bytes | None:
@@ -395,11 +398,11 @@ class KeyRanges:
             return None
         pos = bisect_left(maxes, key)
         if pos == len(maxes):
-            return maxes[-1]  # type: ignore[no-any-return]
+            return maxes[-1]
         sub = self._starts._lists[pos]
         i = bisect_left(sub, key)
         if i:
-            return sub[i - 1]  # type: ignore[no-any-return]
+            return sub[i - 1]
         return maxes[pos - 1] if pos else None
 
     def _ceil_above(self, key: bytes) -> bytes | None:
@@ -409,7 +412,7 @@ class KeyRanges:
         if pos == len(maxes):
             return None
         sub = self._starts._lists[pos]
-        return sub[bisect_right(sub, key)]  # type: ignore[no-any-return]
+        return sub[bisect_right(sub, key)]
 
     def _range(self, start: bytes | None) -> KeyRange | None:
         return None if start is None else KeyRange._make(start, self._ends[start])

@@ -67,7 +67,7 @@ class Reads(KeyRanges):
     # -- the checks ---------------------------------------------------------------------------
     def _conflicts(self, mutations: Mutations) -> Iterator[Conflict]:
         """Generate the conflicts lazily, so ``find_conflict`` stops at the first."""
-        if not isinstance(mutations, Mutations):
+        if not isinstance(mutations, (Writes, Mutations)):
             raise TypeError(f"mutations must be a Mutations, not {type(mutations).__name__}")
         los, his = self._bounds()
         if not los:

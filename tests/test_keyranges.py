@@ -9,6 +9,7 @@ form ranges whose first key is a bound, so some universe key tells them apart.
 from __future__ import annotations
 
 import itertools
+import pickle
 import random
 from collections.abc import Iterable
 
@@ -358,6 +359,16 @@ def test_read_only_copy_refuses_changes() -> None:
     mutable.add(KeyRange(b"c", b"d"))
     assert len(mutable) == 2
     assert (ro | KeyRange(b"x", b"y")).contains(b"x")  # operators make mutable new sets
+
+
+def test_pickles_with_class_and_read_only_flag() -> None:
+    reads = Reads([KeyRange(b"a", b"b")])
+    reads.add_key(b"z")
+    back = pickle.loads(pickle.dumps(reads))
+    assert type(back) is Reads and back == reads
+    frozen = pickle.loads(pickle.dumps(reads.read_only()))
+    with pytest.raises(TypeError, match="read-only"):
+        frozen.add_key(b"q")
 
 
 def test_repr_is_an_expression() -> None:

@@ -7,6 +7,7 @@ recorded operations one by one gives.
 from __future__ import annotations
 
 import itertools
+import pickle
 from collections.abc import Callable
 
 import pytest
@@ -320,6 +321,28 @@ def test_read_only_copy_refuses_every_change() -> None:
     mutable = ro.clone()
     mutable.record_put(b"x", b"v")
     assert type(mutable.puts) is SortedMap and b"x" in mutable.puts
+
+
+def test_remove_range_over_most_puts() -> None:
+    w = Writes()
+    for i in range(1000):
+        w.record_put(i.to_bytes(2, "big"), b"v")
+        w.record_adjust(i.to_bytes(2, "big") + b"\x00", 1)
+    w.record_remove_range((10).to_bytes(2, "big"), (990).to_bytes(2, "big"))
+    kept = [i.to_bytes(2, "big") for i in [*range(10), *range(990, 1000)]]
+    assert list(w.puts) == kept
+    assert list(w.adjusts) == [k + b"\x00" for k in kept]
+    w.record_put(b"\x00\x05\x01", b"new")  # the maps still sort new keys in
+    assert list(w.puts)[6] == b"\x00\x05\x01"
+
+
+def test_pickles() -> None:
+    w = record(Writes(), [("put", b"a", b"v"), ("remove", b"b"), ("adjust", b"c", 1)])
+    assert pickle.loads(pickle.dumps(w)) == w
+    ro = pickle.loads(pickle.dumps(w.read_only()))
+    assert ro == w
+    with pytest.raises(TypeError, match="read-only"):
+        ro.record_put(b"x", b"y")
 
 
 def test_structures_cannot_be_rebound() -> None:
