@@ -257,7 +257,7 @@ def _check_ranges_arg(value: object, name: str = "range_or_ranges") -> None:
 
 
 class KeyRanges:
-    """A mutable set of keys, held as sorted, disjoint, non-adjacent, non-empty :class:`KeyRange` s.
+    """A mutable set of keys, held as sorted, disjoint, non-adjacent, non-empty key ranges.
 
     Adding a range merges it with every range it overlaps or touches; removing one may split a
     range in two.  Iteration yields the ranges in key order.
@@ -296,23 +296,28 @@ class KeyRanges:
     _flat: Bounds | None
     _frozen: bool
 
-    def __init__(self, ranges: Iterable[KeyRange] = ()) -> None:
+    def __init__(self, iterable_of_ranges: Iterable[KeyRange] = ()) -> None:
+        """A set of the keys in the given :class:`KeyRange` s (or in another ``KeyRanges``)."""
         self._starts = SortedList()
         self._ends = {}
         self._pending = []
         self._flat = None
         self._frozen = False
+        ranges = iterable_of_ranges
         if isinstance(ranges, KeyRanges):
             self._set(ranges._bounds())
             return
         if isinstance(ranges, KeyRange) or not isinstance(ranges, Iterable):
             raise TypeError(
-                f"ranges must be an iterable of KeyRange, not {type(ranges).__name__}"
+                "iterable_of_ranges must be an iterable of KeyRange, not "
+                f"{type(ranges).__name__} (wrap a single range in a list)"
             )
         pairs = []
         for r in ranges:
             if not isinstance(r, KeyRange):
-                raise TypeError(f"ranges must hold only KeyRange objects, not {type(r).__name__}")
+                raise TypeError(
+                    f"iterable_of_ranges must hold only KeyRange objects, not {type(r).__name__}"
+                )
             pairs.append((r.min_key, r.max_key))
         pairs.sort(key=itemgetter(0))
         self._set(_normalize(pairs))

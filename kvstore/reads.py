@@ -18,6 +18,7 @@ from kvstore.conflicts import Conflict, ReadAdjustConflict, ReadRemoveConflict, 
 from kvstore.keys import MAX_KEY_SIZE
 from kvstore.mutations import Mutations, Writes
 from kvstore.ranges import KeyRange, KeyRanges, _intersection
+from kvstore.sortedmap import SortedMap
 
 __all__ = ["Reads"]
 
@@ -44,8 +45,8 @@ class Reads(KeyRanges):
     range with a read range (:class:`~kvstore.ReadRemoveConflict`, in key order), then every
     put of a read key (:class:`~kvstore.ReadWriteConflict`), then every adjustment of a read
     key (:class:`~kvstore.ReadAdjustConflict`).  Checking ``k`` keys against ``n`` read ranges
-    costs O(k log n), run at C speed; when the reads are far fewer than a ``Writes``' keys,
-    O(n log k) instead.
+    costs O(n + k) by a merge walk, or O(k log n) or O(n log k) by bisection when one side is
+    much smaller than the other.
     """
 
     __slots__ = ()
@@ -81,9 +82,12 @@ class Reads(KeyRanges):
                 # Both canonical: the overlaps are exactly the pieces of the intersection.
                 pieces = _intersection((los, his), removes)
                 yield from map(ReadRemoveConflict, map(KeyRange._make, *pieces))
-            puts, adjusts = mutations.puts, mutations.adjusts
-            yield from self._key_conflicts(puts, len(puts), ReadWriteConflict, ends, puts)
-            yield from self._key_conflicts(adjusts, len(adjusts), ReadAdjustConflict, ends, adjusts)
+            mappings: tuple[tuple[SortedMap[bytes, Any], Callable[[bytes], Conflict]], ...] = (
+                (mutations.puts, ReadWriteConflict),
+                (mutations.adjusts, ReadAdjustConflict),
+            )
+            for mapping, make in mappings:
+                yield from _key_conflicts(mapping, len(mapping), make, los, ends, mapping)
             return
         generic = ((r.min_key, r.max_key) for r in mutations.remove_ranges())
         yield from _remove_conflicts(generic, los, his, ends)
@@ -93,51 +97,52 @@ class Reads(KeyRanges):
         ):
             keys = [key for key, _ in pairs]
             in_order = all(map(le, keys, keys[1:]))
-            yield from self._key_conflicts(keys, len(keys), make, ends, None, in_order)
+            yield from _key_conflicts(keys, len(keys), make, los, ends, None, in_order)
 
-    def _key_conflicts(
-        self,
-        keys: Iterable[bytes],
-        count: int,
-        make: Callable[[bytes], Conflict],
-        ends: list[bytes],
-        sorted_map: Any = None,
-        in_order: bool = True,
-    ) -> Iterator[Conflict]:
-        """Conflicts for the ``count`` keys (re-iterable) that fall inside a read range.
 
-        ``sorted_map`` is the ``SortedDict`` the keys come from, when they do; ``in_order``
-        says whether they are sorted.  Picks the cheapest of three equivalent strategies.
-        """
-        if not count:
-            return
-        los = self._bounds()[0]
-        if sorted_map is not None and len(los) * 32 < count:
-            # Few reads, many keys: look each read range up among the keys, O(n log k).
-            irange = sorted_map.irange
-            for lo, end in zip(los, ends, strict=True):
-                yield from map(make, irange(lo, end, (True, False)))
-        elif count * 16 < len(los) or not in_order:
-            # Few keys, many reads: a key is inside a read range exactly when fewer ranges end
-            # at or before it than start at or before it; two bisects per key, O(k log n).
-            started = map(bisect_right, repeat(los), keys)
-            ended = map(bisect_right, repeat(ends), keys)
-            yield from map(make, compress(keys, map(ne, started, ended)))
-        else:
-            # Comparable sizes: one merge walk, O(n + k), the fastest in pure Python (R8).
-            n = len(los)
-            i = 0
-            lo, end = los[0], ends[0]
-            for key in keys:
-                if key >= end:
+def _key_conflicts(
+    keys: Iterable[bytes],
+    count: int,
+    make: Callable[[bytes], Conflict],
+    los: list[bytes],
+    ends: list[bytes],
+    sorted_map: Any = None,
+    in_order: bool = True,
+) -> Iterator[Conflict]:
+    """Conflicts for the ``count`` keys (re-iterable) that fall inside a read range.
+
+    ``los``/``ends`` are the read ranges' bounds (see :func:`_ends`).  ``sorted_map`` is the
+    ``SortedMap`` the keys come from, when they do; ``in_order`` says whether they are sorted.
+    Picks the cheapest of three equivalent strategies.
+    """
+    if not count:
+        return
+    if sorted_map is not None and len(los) * 32 < count:
+        # Few reads, many keys: look each read range up among the keys, O(n log k).
+        irange = sorted_map.irange
+        for lo, end in zip(los, ends, strict=True):
+            yield from map(make, irange(lo, end, (True, False)))
+    elif count * 16 < len(los) or not in_order:
+        # Few keys, many reads: a key is inside a read range exactly when fewer ranges end
+        # at or before it than start at or before it; two bisects per key, O(k log n).
+        started = map(bisect_right, repeat(los), keys)
+        ended = map(bisect_right, repeat(ends), keys)
+        yield from map(make, compress(keys, map(ne, started, ended)))
+    else:
+        # Comparable sizes: one merge walk, O(n + k), the fastest in pure Python (R8).
+        n = len(los)
+        i = 0
+        lo, end = los[0], ends[0]
+        for key in keys:
+            if key >= end:
+                i += 1
+                while i < n and ends[i] <= key:
                     i += 1
-                    while i < n and ends[i] <= key:
-                        i += 1
-                    if i == n:
-                        return
-                    lo, end = los[i], ends[i]
-                if key >= lo:
-                    yield make(key)
+                if i == n:
+                    return
+                lo, end = los[i], ends[i]
+            if key >= lo:
+                yield make(key)
 
 
 def _remove_conflicts(
