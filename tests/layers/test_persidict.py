@@ -12,6 +12,7 @@ import multiprocessing
 import pickle
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -806,14 +807,19 @@ def test_in_transaction_needs_a_store(d: PersiDict) -> None:
 
 # -- two processes --------------------------------------------------------------------------------
 def _racer(path: str, rounds: int, etags: Any, barrier: Any, results: Any, me: int) -> None:
-    db = kvstore.open(path, durability="none")
-    d = PersiDict(db)
-    for _ in range(rounds):
-        etag = etags.get()
-        barrier.wait()
-        r = d.set_item_if("k", me, etag)
-        results.put((me, r.condition_was_satisfied))
-    db.close()
+    try:
+        db = kvstore.open(path, durability="none")
+        d = PersiDict(db)
+        results.put((me, "ready"))
+        for _ in range(rounds):
+            etag = etags.get()
+            barrier.wait()
+            r = d.set_item_if("k", me, etag)
+            results.put((me, r.condition_was_satisfied))
+        db.close()
+    except BaseException:
+        results.put((me, traceback.format_exc()))  # the parent shows it
+        raise
 
 
 @pytest.mark.slow
@@ -826,6 +832,7 @@ def test_racing_set_item_if_with_one_etag_has_exactly_one_winner(tmp_path: Path)
     inboxes: list[Any] = [ctx.Queue(), ctx.Queue()]
     with kvstore.open(path, durability="none") as db:
         d = PersiDict(db)
+        d["k"] = "start"
         procs = [
             ctx.Process(target=_racer, args=(path, rounds, inboxes[i], barrier, results, i))
             for i in range(2)
@@ -833,18 +840,23 @@ def test_racing_set_item_if_with_one_etag_has_exactly_one_winner(tmp_path: Path)
         for p in procs:
             p.start()
         try:
+            # starting a spawned interpreter can take long on a busy machine
+            ready = sorted(results.get(timeout=300) for _ in range(2))
+            assert ready == [(0, "ready"), (1, "ready")], ready
             for _ in range(rounds):
                 d["k"] = "start"
                 etag = d.etag("k")
                 for inbox in inboxes:
                     inbox.put(etag)
-                outcome = dict(results.get(timeout=60) for _ in range(2))
-                assert sorted(outcome.values()) == [False, True]
-                winner = next(me for me, won in outcome.items() if won)
+                outcome = dict(results.get(timeout=120) for _ in range(2))
+                assert sorted(outcome.values(), key=str) == [False, True], outcome
+                winner = next(me for me, won in outcome.items() if won is True)
                 assert d["k"] == winner
         finally:
             for p in procs:
                 p.join(timeout=60)
+                if p.is_alive():
+                    p.kill()
         assert all(p.exitcode == 0 for p in procs)
 
 
