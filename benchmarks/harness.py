@@ -59,11 +59,11 @@ class Config:
 
     @classmethod
     def quick(cls, tmp: Path) -> Config:
-        """``--quick``: about 20 s; what ``kvstore bench`` runs."""
+        """``--quick``: 15 s on an idle 2-core machine; what ``kvstore bench`` runs."""
         return cls(
             name="quick",
             keys=20_000,
-            reps=3,
+            reps=5,
             small_txns=2_000,
             sync_txns=400,
             counter_txns=2_000,
