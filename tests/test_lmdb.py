@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import lmdb
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -26,6 +27,7 @@ from hypothesis import strategies as st
 from kvstore.backends.lmdb import LMDBBatch, LMDBSnapshot, LMDBStore
 from kvstore.errors import (
     CorruptData,
+    KVError,
     ReadOnlyError,
     StoreClosed,
     TransactionTooOld,
@@ -702,8 +704,6 @@ def test_directory_holding_something_else_is_corrupt_data(tmp_path: Path) -> Non
 
 
 def test_lmdb_environment_without_kvstore_layout(tmp_path: Path) -> None:
-    import lmdb
-
     lmdb.open(str(tmp_path / "plain")).close()
     with pytest.raises(CorruptData, match="plain"):
         LMDBStore(tmp_path / "plain", readonly=True)
@@ -753,6 +753,27 @@ def test_sync_false_store_flushes_on_request(tmp_path: Path) -> None:
         store.apply(SimpleMutations(puts=[(b"j", b"w")]), sync=True)
         store.sync()
         assert store._shared.nosync
+
+
+def test_too_many_open_snapshots_is_a_kvstore_error(store: LMDBStore) -> None:
+    snapshots = []
+    try:
+        with pytest.raises(KVError, match="snapshots") as info:
+            for _ in range(2000):
+                snapshots.append(store.snapshot())
+        assert not isinstance(info.value, lmdb.Error)
+        assert len(snapshots) > 900
+    finally:
+        for snap in snapshots:
+            snap.close()
+    with store.snapshot() as snap:  # slots are free again
+        assert snap.get(b"k") is None
+
+
+def test_sync_is_a_no_op_on_a_readonly_store(tmp_path: Path) -> None:
+    LMDBStore(tmp_path / "db").close()
+    with LMDBStore(tmp_path / "db", readonly=True) as ro:
+        ro.sync()
 
 
 def test_unclosed_store_is_released_when_collected(tmp_path: Path) -> None:

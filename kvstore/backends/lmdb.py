@@ -75,12 +75,13 @@ if sys.platform == "win32":
 else:
     # Elsewhere the map only reserves address space; the file stays as small as the data.
     _DEFAULT_MAP_SIZE = 1 << 40 if _64BIT else 1 << 30
-#: Growth stops here (typical user address space on 64-bit; 2 GiB minus a page on 32-bit).
+#: Growth stops here (64 TiB: within a 64-bit user address space; just under 2 GiB on 32-bit).
 _MAX_MAP_SIZE = 1 << 46 if _64BIT else (1 << 31) - (1 << 16)
 _MAX_DBS = 8  # three are used; the rest are room to grow without a format change
 _MAX_READERS = 1022  # every open snapshot holds a reader slot; each slot costs 64 bytes
 _MAX_SPARE_TXNS = 64  # py-lmdb recycles ended read txns, so a short read costs no allocation
 
+_FLUSHING = "flushing to disk"
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 _SPACE_PROBE = 1 << 20
 _CORRUPT_ERRORS: tuple[type[lmdb.Error], ...] = tuple(
@@ -116,13 +117,14 @@ class _MapFull(BaseException):
 
 # -- the shared environment ------------------------------------------------------------------
 class _Gate:
-    """Admits any number of short LMDB reads at once, or one map resize, never both.
+    """Admits any number of short LMDB reads at once, or one exclusive operation, never both.
 
-    py-lmdb invalidates every transaction and cursor of an environment when its map is resized,
-    so a resize must not overlap a read that is using one.  A reader appends to ``inside`` and
-    pops when done (both atomic list operations, so the hot path takes no lock -- PERFORMANCE
-    R1); a resize sets ``resizing`` and waits for ``inside`` to drain.  A reader that finds
-    ``resizing`` set backs out and waits for the resize to finish.
+    The exclusive operations are map resizes (py-lmdb invalidates every transaction and cursor
+    of an environment when its map is resized, so a resize must not overlap a read that is
+    using one), write-transaction aborts (see :meth:`_Environment.abort_write`) and closing.
+    A reader appends to ``inside`` and pops when done (both atomic list operations, so the hot
+    path takes no lock -- PERFORMANCE R1); an exclusive operation sets ``resizing`` and waits
+    for ``inside`` to drain.  A reader that finds ``resizing`` set backs out and waits.
     """
 
     __slots__ = ("_cond", "inside", "resizing")
@@ -271,9 +273,13 @@ class _Environment:
 
 
 def _store_full(path: str, action: str, exc: lmdb.Error) -> StoreFull:
+    if action == _FLUSHING:
+        outcome = "the write is committed but may not be on disk yet"
+    else:
+        outcome = "the write was rolled back and nothing committed before it was lost"
     return StoreFull(
         f"the disk holding {path!r} is full (or a file-size limit was reached) while {action}; "
-        f"the write was rolled back and nothing committed before it was lost ({exc})"
+        f"{outcome} ({exc})"
     )
 
 
@@ -610,7 +616,9 @@ class LMDBStore(AtomicKVStore):
     path.
 
     Several processes (and several ``LMDBStore`` objects in one process) may open the same path;
-    each sees the others' writes once committed.  Thread safe.
+    each sees the others' writes once committed.  Thread safe.  Beyond :class:`~kvstore.KVStore`:
+    :meth:`sync`, :meth:`size_bytes`, :meth:`meta_get` and, for the transaction layer,
+    :meth:`_atomic`.  See docs/lmdb.md.
     """
 
     def __init__(
@@ -629,7 +637,7 @@ class LMDBStore(AtomicKVStore):
             map_size = _DEFAULT_MAP_SIZE
         elif type(map_size) is not int or map_size <= 0:
             raise ValueError(f"map_size must be a positive int, not {map_size!r}")
-        self._closed = True  # until fully open, so close() and __del__ do nothing
+        self._closed = True  # until fully open, so close() does nothing
         self._path = fspath
         self._sync = bool(sync)
         shared = _open_environment(fspath, map_size, self._sync, bool(readonly), bool(create))
@@ -705,7 +713,7 @@ class LMDBStore(AtomicKVStore):
             try:
                 shared.env.sync(True)
             except lmdb.Error as exc:
-                raise self._error(exc, "flushing to disk") from exc
+                raise self._error(exc, _FLUSHING) from exc
         return result
 
     def _error(self, exc: lmdb.Error, action: str) -> Exception:
@@ -868,8 +876,11 @@ class LMDBStore(AtomicKVStore):
                 else:
                     snap = LMDBSnapshot(self, txn)
                     with shared.lock:
-                        shared.snapshots.add(snap)
-                    return snap
+                        if not self._closed:  # else close() has already collected ours
+                            shared.snapshots.add(snap)
+                            return snap
+                    txn.abort()
+                    raise StoreClosed("the LMDBStore is closed")
             except lmdb.Error as exc:
                 raise self._error(exc, "taking a snapshot") from exc
             finally:
@@ -878,13 +889,18 @@ class LMDBStore(AtomicKVStore):
 
     # -- durability and size -----------------------------------------------------------------
     def sync(self) -> None:
-        """Flush every committed write to disk (what ``sync=True`` does after each write)."""
+        """Flush every committed write to disk (what ``sync=True`` does after each write).
+
+        Useful on a ``sync=False`` store; nothing to do on a read-only one.
+        """
         if self._closed:
             raise StoreClosed("the LMDBStore is closed")
+        if self._readonly:
+            return
         try:
             self._shared.env.sync(True)
         except lmdb.Error as exc:
-            raise self._error(exc, "flushing to disk") from exc
+            raise self._error(exc, _FLUSHING) from exc
 
     def size_bytes(self) -> int:
         """The size of the data file on disk, in bytes."""
