@@ -123,24 +123,32 @@ class BatchRangeIterator(RangeIterator):
         self._batch: list[KVPair] = []
         self._batch_it: Any = iter(self._batch)  # a list iterator: has __length_hint__
         self._removed: bytes | None = None
+        self._exhausted = False
         self._gen: Iterator[KVPair] = self._generate(first_batch, max_batch)
 
+    def next_batch(self, limit: int) -> list[KVPair]:
+        """Up to ``limit`` more pairs at once, for consumers that merge whole batches (R5).
+
+        Use either this or plain iteration on one iterator, not both.
+        """
+        if self._exhausted:
+            return []
+        batch = self._fetch(self._lo, self._hi, self._reverse, limit)
+        if len(batch) < limit:
+            self._exhausted = True
+        elif self._reverse:
+            self._hi = batch[-1][0]
+        else:
+            self._lo = key_after(batch[-1][0])
+        return batch
+
     def _generate(self, size: int, max_batch: int) -> Iterator[KVPair]:
-        fetch = self._fetch
-        reverse = self._reverse
         while True:
-            batch = fetch(self._lo, self._hi, reverse, size)
+            batch = self.next_batch(size)
             if not batch:
                 return
             it = iter(batch)
             self._batch, self._batch_it = batch, it
-            if len(batch) < size:
-                yield from it
-                return
-            if reverse:
-                self._hi = batch[-1][0]
-            else:
-                self._lo = key_after(batch[-1][0])
             # A generator delegating to a list iterator runs at C speed (PERFORMANCE R5).
             yield from it
             if size < max_batch:

@@ -13,15 +13,17 @@ import contextlib
 import threading
 import weakref
 from abc import abstractmethod
-from collections.abc import Generator, Iterator
+from bisect import bisect_left
+from collections.abc import Callable, Generator, Iterator
 from itertools import islice
+from operator import itemgetter
 from threading import get_ident
+from typing import Any
 
 from kvstore.counters import check_amount, decode_counter, encode_counter, wrap64
 from kvstore.errors import KVError, ReadOnlyError, StoreClosed
 from kvstore.keys import MAX_KEY_SIZE, check_bound, check_bounds, check_key, check_value, key_after
 from kvstore.mutations import Mutations, Writes
-from kvstore.ranges import KeyRange
 from kvstore.reads import Reads
 from kvstore.store import KVPair, KVStore, RangeIterator, make_pair
 
@@ -105,7 +107,7 @@ class MutableView(DeltaKVStore):
         # thread ident -> stack of allow_writes flags, for without_read_tracking()
         self._untracked: dict[int, list[bool]] = {}
         self._iterators: weakref.WeakSet[_ViewIterator] = weakref.WeakSet()
-        self._mod = 0  # bumped by every mutation, so open iterators notice and re-seek
+        self._open_iterators = 0  # len(_iterators), kept cheap to test on every write (R3)
         self._closed = False
 
     # -- properties ----------------------------------------------------------------------------
@@ -157,7 +159,7 @@ class MutableView(DeltaKVStore):
         with self._lock:
             self._base = new_base
             self._base_get = new_base.get
-            self._mod += 1
+            self._changed()
 
     def clone(self) -> MutableView:
         """A view of the same base with its own copies of this view's reads and writes."""
@@ -185,6 +187,12 @@ class MutableView(DeltaKVStore):
         if reads is not None and self._untracked and threading.get_ident() in self._untracked:
             return None
         return reads
+
+    def _changed(self) -> None:
+        """After a mutation: open iterators must re-seek before returning anything more."""
+        if self._open_iterators:
+            for it in list(self._iterators):
+                it._cut()
 
     def _check_writable(self) -> None:
         if self._closed:
@@ -230,6 +238,7 @@ class MutableView(DeltaKVStore):
                 raise self._closed_error()
             it = _ViewIterator(self, lo, hi, bool(reverse), self._tracking() is not None)
             self._iterators.add(it)
+            self._open_iterators += 1
             return it
 
     def get_at_least(self, min_key: bytes, max_key: bytes | None = None) -> KVPair | None:
@@ -257,14 +266,14 @@ class MutableView(DeltaKVStore):
         with self._lock:
             self._check_writable()
             self._writes.record_put(key, value)
-            self._mod += 1
+            self._changed()
 
     def remove(self, key: bytes) -> None:
         key = check_key(key)
         with self._lock:
             self._check_writable()
             self._writes.record_remove(key)
-            self._mod += 1
+            self._changed()
 
     def remove_range(self, min_key: bytes | None = None, max_key: bytes | None = None) -> None:
         lo, hi = check_bounds(min_key, max_key)
@@ -272,7 +281,7 @@ class MutableView(DeltaKVStore):
             self._check_writable()
             if hi is None or lo < hi:
                 self._writes.record_remove_range(lo, hi)
-                self._mod += 1
+                self._changed()
 
     def adjust_counter(self, key: bytes, amount: int) -> None:
         key = check_key(key)
@@ -280,7 +289,7 @@ class MutableView(DeltaKVStore):
         with self._lock:
             self._check_writable()
             self._writes.record_adjust(key, amount)
-            self._mod += 1
+            self._changed()
 
     def apply(self, mutations: Mutations) -> None:
         """Record ``mutations`` as if each were done here (removes, puts, adjusts), atomically."""
@@ -307,14 +316,72 @@ class MutableView(DeltaKVStore):
         )
 
 
+def _no_batch(limit: int) -> list[KVPair]:
+    return []
+
+
+def _merge(
+    batch: list[KVPair],
+    span_lo: bytes,
+    span_hi: bytes | None,
+    reverse: bool,
+    writes: Writes,
+    has_removes: bool,
+) -> list[KVPair]:
+    """Fold ``writes`` into ``batch``, the base's pairs of ``[span_lo, span_hi)``.
+
+    Works by position (bisect into the batch's keys) so the cost is per write in the span,
+    not per pair: the pairs themselves are copied only at C speed (PERFORMANCE R5).
+    """
+    out = batch[::-1] if reverse else list(batch)  # ascending, and ours to edit
+    keys = list(map(itemgetter(0), out))
+    if has_removes:
+        removes = writes.removes
+        r = removes.next_range_at_or_after(span_lo)
+        while r is not None and (span_hi is None or r.min_key < span_hi):
+            i = bisect_left(keys, r.min_key)
+            j = len(keys) if r.max_key is None else bisect_left(keys, r.max_key)
+            if i < j:
+                del out[i:j], keys[i:j]
+            if r.max_key is None:
+                break
+            r = removes.next_range_at_or_after(r.max_key)
+    puts, adjusts = writes.puts, writes.adjusts
+    extra: list[KVPair] = []
+    if puts:
+        for k in puts.irange(span_lo, span_hi, inclusive=(True, False)):
+            i = bisect_left(keys, k)
+            pair = make_pair((k, puts[k]))
+            if i < len(keys) and keys[i] == k:
+                out[i] = pair
+            else:
+                extra.append(pair)
+    if adjusts:
+        for k in adjusts.irange(span_lo, span_hi, inclusive=(True, False)):
+            i = bisect_left(keys, k)
+            if i < len(keys) and keys[i] == k and k not in puts:
+                value = out[i][1]
+                if len(value) == 8:
+                    total = wrap64(decode_counter(value) + adjusts[k])
+                    out[i] = make_pair((k, encode_counter(total)))
+    if extra:
+        out.extend(extra)
+        out.sort()
+    if reverse:
+        out.reverse()
+    return out
+
+
 class _ViewIterator(RangeIterator):
     """Merges the base's pairs with the view's writes, chunk by chunk.
 
     Each chunk is one batch of base pairs with the puts, removes and adjusts that fall in its
-    span folded in, built mostly with C-level list and dict operations (PERFORMANCE R5).  A
-    mutation of the view invalidates the chunk: the iterator re-seeks just past the last pair
-    it returned.  The span of the base it walked is recorded as a read, lazily: when it ends,
-    is closed, is collected, or the view's ``reads`` is asked for.
+    span folded in, built with C-level list and dict operations, and handed out by delegating
+    to the chunk's list iterator, so a scan runs at C speed between chunks (PERFORMANCE R5).
+    A mutation of the view cuts the chunk short just after the last pair returned (truncating
+    the list ends its iterator), and the next chunk re-seeks from there, so each pair returned
+    reflects the view at the moment it is returned.  The span of the base walked is recorded
+    as a read lazily: when the iterator ends, is closed or collected, or ``reads`` is asked for.
     """
 
     def __init__(
@@ -325,15 +392,33 @@ class _ViewIterator(RangeIterator):
         self._hi = hi
         self._reverse = reverse
         self._track = track
-        self._last: bytes | None = None  # key last returned
-        self._removable: bytes | None = None
+        self._chunk_list: list[KVPair] = []
+        self._chunk_it: Any = iter(self._chunk_list)  # a list iterator: has __length_hint__
+        self._prev_last: bytes | None = None  # last key returned before the current chunk
+        self._removed: bytes | None = None
+        self._resync = False
         self._done = False  # reached the end of the range: the whole span is read
         self._closed = False
+        self._released = False
         self._base_it: RangeIterator | None = None
+        self._take: Callable[[int], list[KVPair]] = _no_batch
         # How far chunks have covered: the next chunk starts here (forward: its inclusive
         # lower bound; reverse: its exclusive upper bound).
         self._edge: bytes | None = lo if not reverse else hi
         self._gen = self._generate()
+
+    def _last_key(self) -> bytes | None:
+        """The key of the pair last returned, or None."""
+        chunk = self._chunk_list
+        consumed = len(chunk) - self._chunk_it.__length_hint__()
+        return chunk[consumed - 1][0] if consumed else self._prev_last
+
+    def _cut(self) -> None:
+        """The view changed: end the current chunk after the last pair returned."""
+        chunk = self._chunk_list
+        if chunk:
+            del chunk[len(chunk) - self._chunk_it.__length_hint__() :]
+        self._resync = True
 
     # -- read tracking -------------------------------------------------------------------------
     def _flush_span(self) -> None:
@@ -343,10 +428,11 @@ class _ViewIterator(RangeIterator):
         reads = self._view._reads
         if reads is None:
             return
-        last = self._last
         if self._done:
             reads.add_range(self._lo, self._hi)
-        elif last is not None:
+            return
+        last = self._last_key()
+        if last is not None:
             if self._reverse:
                 reads.add_range(last, self._hi)
             else:
@@ -361,7 +447,7 @@ class _ViewIterator(RangeIterator):
         """(Re)open the base iterator just past the last pair returned."""
         if self._base_it is not None:
             self._base_it.close()
-        last = self._last
+        last = self._last_key()
         if self._reverse:
             self._edge = self._hi if last is None else last
             it = self._view._base.get_range(self._lo, self._edge, reverse=True)
@@ -369,13 +455,20 @@ class _ViewIterator(RangeIterator):
             self._edge = self._lo if last is None else key_after(last)
             it = self._view._base.get_range(self._edge, self._hi)
         self._base_it = it
+        take = getattr(it, "next_batch", None)
+        if take is None:
+            source = iter(it)
+
+            def take(limit: int) -> list[KVPair]:
+                return list(islice(source, limit))
+
+        self._take = take
         return it
 
-    def _chunk(self, base_it: Iterator[KVPair], size: int) -> tuple[list[KVPair], bool]:
+    def _chunk(self, size: int) -> tuple[list[KVPair], bool]:
         """The next chunk of merged pairs, and whether it reaches the end of the range."""
-        view = self._view
         reverse = self._reverse
-        batch = list(islice(base_it, size))
+        batch = self._take(size)
         done = len(batch) < size
         # The chunk's span [span_lo, span_hi) in key order.
         if reverse:
@@ -386,55 +479,37 @@ class _ViewIterator(RangeIterator):
             span_lo = self._edge  # type: ignore[assignment]
             span_hi = self._hi if done else key_after(batch[-1][0])
             self._edge = span_hi
-        writes = view._writes
+        writes = self._view._writes
         removes, puts, adjusts = writes.removes, writes.puts, writes.adjusts
-        if removes and removes.intersects(KeyRange._make(span_lo, span_hi)):
-            covers = removes.covers_key
-            batch = [p for p in batch if not covers(p[0])]
-        if not puts and not adjusts:
+        has_removes = bool(removes._ends or removes._pending)
+        if not (has_removes or puts or adjusts):
             return batch, done
-        merged = dict(batch)
-        n = len(merged)
-        if puts:
-            for k in puts.irange(span_lo, span_hi, inclusive=(True, False)):
-                merged[k] = puts[k]
-        if adjusts:
-            for k in adjusts.irange(span_lo, span_hi, inclusive=(True, False)):
-                value = merged.get(k)
-                if value is not None and len(value) == 8 and k not in puts:
-                    merged[k] = encode_counter(wrap64(decode_counter(value) + adjusts[k]))
-        items = merged.items()
-        if len(merged) != n:
-            return list(map(make_pair, sorted(items, reverse=reverse))), done
-        return list(map(make_pair, items)), done
+        return _merge(batch, span_lo, span_hi, reverse, writes, has_removes), done
 
     def _generate(self) -> Generator[KVPair, None, None]:
-        view = self._view
-        lock = view._lock
+        lock = self._view._lock
         size = 16
         with lock:
-            base_it = self._open_base()
+            self._open_base()
         while True:
             with lock:
-                mod = view._mod
-                chunk, done = self._chunk(base_it, size)
-            for pair in chunk:
-                if view._mod != mod:
-                    break  # the view changed: re-seek after the last pair returned
-                self._last = pair[0]
-                self._removable = pair[0]
-                yield pair
-            else:
-                if done:
-                    with lock:
-                        self._finish()
-                    return
-                if size < 2048:
-                    size *= 2
-                continue
+                if self._resync:
+                    self._resync = False
+                    self._open_base()
+                    size = 16
+                self._prev_last = self._last_key()
+                chunk, done = self._chunk(size)
+                self._chunk_list = chunk
+                self._chunk_it = it = iter(chunk)
+            yield from it  # C speed until the chunk ends or a mutation cuts it (R5)
             with lock:
-                base_it = self._open_base()
-            size = 16
+                if self._resync:
+                    continue
+                if done:
+                    self._finish()
+                    return
+            if size < 2048:
+                size *= 2
 
     def _finish(self) -> None:
         self._done = True
@@ -445,20 +520,29 @@ class _ViewIterator(RangeIterator):
         if self._base_it is not None:
             self._base_it.close()
             self._base_it = None
-        self._view._iterators.discard(self)
+        if not self._released:
+            self._released = True
+            view = self._view
+            view._iterators.discard(self)
+            view._open_iterators -= 1
 
     def __iter__(self) -> Iterator[KVPair]:
-        return self
+        return self._gen
 
     def __next__(self) -> KVPair:
         return next(self._gen)
 
+    def next_batch(self, limit: int) -> list[KVPair]:
+        """Up to ``limit`` more pairs at once (a view over this view merges whole batches)."""
+        return list(islice(self._gen, limit))
+
     def remove(self) -> None:
-        key = self._removable
-        if key is None:
-            raise RuntimeError("remove() needs a pair returned by next() and not yet removed")
+        with self._view._lock:
+            key = self._last_key()
+            if key is None or key == self._removed:
+                raise RuntimeError("remove() needs a pair returned by next() and not yet removed")
+            self._removed = key
         self._view.remove(key)
-        self._removable = None
 
     def close(self) -> None:
         if self._closed:
