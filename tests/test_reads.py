@@ -75,6 +75,19 @@ def test_conflicts_with_writes_match_brute_force(read: list[KeyRange], w: Writes
     check_conflicts(Reads(read), w)
 
 
+@given(st.lists(keys, max_size=10), writes())
+def test_queued_point_reads_match_brute_force(read_keys: list[bytes], w: Writes) -> None:
+    reads = Reads()
+    for k in read_keys:
+        reads.add_key(k)
+    expected = brute_force(KeyRanges(KeyRange.single(k) for k in read_keys), w)
+    assert reads.is_conflict(w) == bool(expected)  # checked before anything sorts them in
+    fresh = Reads()
+    for k in read_keys:
+        fresh.add_key(k)
+    assert fresh.all_conflicts(w) == expected
+
+
 @given(range_lists, st.lists(key_ranges(), max_size=4), st.lists(keys, max_size=6))
 def test_conflicts_with_any_mutations_match_brute_force(
     read: list[KeyRange], removes: list[KeyRange], ks: list[bytes]
