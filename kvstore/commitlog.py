@@ -27,7 +27,7 @@ from kvstore.mutations import Mutations, Writes
 from kvstore.reads import Reads
 from kvstore.store import AtomicKVStore, KVStore
 
-__all__ = ["CommitLog", "LocalLog", "LogBatch", "StoreLog", "shape_of"]
+__all__ = ["CommitLog", "LocalLog", "LogBatch", "StoreLog"]
 
 T = TypeVar("T")
 
@@ -40,15 +40,6 @@ _TIME = struct.Struct(">d")
 
 def _entry_key(version: int) -> bytes:
     return _ENTRY_PREFIX + _U64.pack(version)
-
-
-def shape_of(writes: Writes) -> Writes:
-    """The part of ``writes`` that conflicts depend on: the same keys, empty values."""
-    return Writes(
-        removes=writes.removes.clone(),
-        puts=SortedDict(dict.fromkeys(writes.puts, b"")),
-        adjusts=SortedDict(writes.adjusts),
-    )
 
 
 class LogBatch(Protocol):
@@ -73,7 +64,8 @@ class CommitLog:
     def __init__(self, keep_seconds: float, keep_commits: int) -> None:
         self.keep_seconds = keep_seconds
         self.keep_commits = keep_commits
-        self._cache: dict[int, Writes] = {}  # version -> shape; entries never change once written
+        # version -> its log entry, raw or parsed; entries never change once written
+        self._cache: dict[int, Writes | bytes] = {}
         self._cache_lock = threading.Lock()
         self._commits_since_trim = 0
 
@@ -93,16 +85,20 @@ class CommitLog:
         return 0 if raw is None else _U64.unpack(raw)[0]
 
     def _shape(self, batch: LogBatch, version: int, raw: bytes | None) -> Writes:
+        """The writes (keys only) of commit ``version``, parsed once and cached."""
         shape = self._cache.get(version)
-        if shape is None:
-            if raw is None:
-                raw = batch.meta_get(_entry_key(version))
+        if isinstance(shape, Writes):
+            return shape
+        if shape is not None:
+            raw = shape
+        elif raw is None:
+            raw = batch.meta_get(_entry_key(version))
             if raw is None:
                 raise TransactionTooOld(f"commit {version} has left the commit history")
-            shape = Writes.deserialize(raw[_TIME.size :])
-            with self._cache_lock:
-                self._cache[version] = shape
-        return shape
+        parsed = Writes.deserialize(raw[_TIME.size :])
+        with self._cache_lock:
+            self._cache[version] = parsed
+        return parsed
 
     def conflicts(self, batch: LogBatch, reads: Reads, since: int, now: int) -> list[Conflict]:
         """Conflicts between ``reads`` and every commit in ``(since, now]``."""
@@ -129,11 +125,12 @@ class CommitLog:
     def append(self, batch: LogBatch, version: int, writes: Writes) -> int:
         """Record ``writes`` as the commit after ``version``; return the new version."""
         version += 1
-        shape = shape_of(writes)
-        batch.meta_put(_entry_key(version), _TIME.pack(time.time()) + shape.serialize())
+        # Only keys matter for conflicts; parsing waits until a later commit needs it (R6).
+        entry = _TIME.pack(time.time()) + writes._serialize(values=False)
+        batch.meta_put(_entry_key(version), entry)
         batch.meta_put(_VERSION_KEY, _U64.pack(version))
         with self._cache_lock:
-            self._cache[version] = shape
+            self._cache[version] = entry
         return version
 
     def trim(self, batch: LogBatch, version: int) -> None:
@@ -153,9 +150,17 @@ class CommitLog:
         for key, _ in doomed:
             batch.meta_delete(key)
         with self._cache_lock:
-            floor = doomed[-1][1] if doomed else 0
-            for v in [v for v in self._cache if v <= floor or v <= cutoff_version - 1000]:
-                del self._cache[v]
+            # The cache is in version order (insertion order): drop from the front.
+            floor = max(doomed[-1][1] if doomed else 0, cutoff_version - 1000)
+            cache = self._cache
+            while cache:
+                oldest = next(iter(cache))
+                if oldest > floor:
+                    break
+                del cache[oldest]
+            if len(cache) > 2 * self.keep_commits + 1000:  # other processes' entries, unordered
+                for v in [v for v in cache if v <= floor]:
+                    del cache[v]
 
     def forget_cache(self) -> None:
         """Drop cached entries (after a failed write whose entries never landed)."""

@@ -11,12 +11,21 @@ from __future__ import annotations
 import functools
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from operator import itemgetter
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kvstore.counters import check_amount, decode_counter, encode_counter, wrap64
 from kvstore.errors import ReadOnlyError
-from kvstore.keys import check_bound, check_bounds, check_key, check_value, key_after
+from kvstore.keys import (
+    MAX_KEY_SIZE,
+    check_bound,
+    check_bounds,
+    check_key,
+    check_value,
+    key_after,
+)
+from kvstore.ranges import KeyRange
 
 if TYPE_CHECKING:
     from kvstore.mutations import Mutations
@@ -24,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AtomicKVStore",
     "BatchRangeIterator",
+    "checked_mutations",
     "KVPair",
     "KVStore",
     "RangeIterator",
@@ -358,3 +368,34 @@ class ReadOnlyStore(KVStore):
 
     def apply(self, mutations: Mutations, sync: bool | None = None) -> None:
         self._read_only()
+
+
+def checked_mutations(
+    mutations: Mutations,
+) -> tuple[list[KeyRange], list[tuple[bytes, bytes]], list[tuple[bytes, int]]]:
+    """Materialize and check ``mutations`` so a bad item fails before anything is written.
+
+    The common case (all items well formed) is checked with whole-list C-level passes, not a
+    Python call per item (PERFORMANCE R4); only a failing list is re-checked item by item to
+    name what was wrong.
+    """
+    removes = list(mutations.remove_ranges())
+    if removes and not set(map(type, removes)) <= {KeyRange}:
+        for r in removes:
+            if not isinstance(r, KeyRange):
+                raise TypeError(f"remove_ranges() must yield KeyRange, not {type(r).__name__}")
+    puts = list(mutations.put_pairs())
+    if puts:
+        keys = list(map(itemgetter(0), puts))
+        values = list(map(itemgetter(1), puts))
+        if not (
+            set(map(type, keys)) <= {bytes}
+            and set(map(type, values)) <= {bytes}
+            and max(map(len, keys)) <= MAX_KEY_SIZE
+        ):
+            puts = [(check_key(k, "put key"), check_value(v, "put value")) for k, v in puts]
+    adjusts = [
+        (check_key(k, "adjust key"), check_amount(a, "adjust amount"))
+        for k, a in mutations.adjust_pairs()
+    ]
+    return removes, puts, adjusts

@@ -50,6 +50,7 @@ from kvstore.store import (
     KVPair,
     RangeIterator,
     ReadOnlyStore,
+    checked_mutations,
 )
 
 if TYPE_CHECKING:
@@ -571,22 +572,6 @@ def _adjust(txn: _Txn, db: _Db, key: bytes, amount: int) -> None:
         txn.put(key, (total & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "big"), db=db)
 
 
-def _checked_mutations(
-    mutations: Mutations,
-) -> tuple[list[KeyRange], list[tuple[bytes, bytes]], list[tuple[bytes, int]]]:
-    """Materialize and check ``mutations`` so a bad item fails before anything is written."""
-    removes: list[KeyRange] = []
-    for r in mutations.remove_ranges():
-        if not isinstance(r, KeyRange):
-            raise TypeError(f"remove_ranges() must yield KeyRange, not {type(r).__name__}")
-        removes.append(r)
-    puts = [(check_key(k, "put key"), check_value(v, "put value")) for k, v in
-            mutations.put_pairs()]
-    adjusts = [(check_key(k, "adjust key"), check_amount(a, "adjust amount")) for k, a in
-               mutations.adjust_pairs()]
-    return removes, puts, adjusts
-
-
 def _meta_key(key: Any, name: str = "key") -> bytes:
     checked = check_key(key, name)
     if not checked:
@@ -832,7 +817,7 @@ class LMDBStore(AtomicKVStore):
         """
         if sync is not None and not isinstance(sync, bool):
             raise TypeError(f"sync must be a bool or None, not {type(sync).__name__}")
-        removes, puts, adjusts = _checked_mutations(mutations)
+        removes, puts, adjusts = checked_mutations(mutations)
         data, empty = self._data, self._empty
         self._write(lambda txn: _apply(txn, data, empty, removes, puts, adjusts), sync)
 
@@ -1128,7 +1113,7 @@ class LMDBBatch:
 
     def apply(self, mutations: Mutations) -> None:
         """Apply ``mutations`` to the user data (removes, puts, adjusts), checked first."""
-        removes, puts, adjusts = _checked_mutations(mutations)
+        removes, puts, adjusts = checked_mutations(mutations)
         store = self._store
         data, empty = store._data, store._empty
         self._run(lambda txn: _apply(txn, data, empty, removes, puts, adjusts))

@@ -22,13 +22,13 @@ from sortedcontainers import SortedDict
 from kvstore.counters import check_amount, decode_counter, encode_counter, wrap64
 from kvstore.errors import StoreClosed
 from kvstore.keys import check_bound, check_bounds, check_key, check_value
-from kvstore.ranges import KeyRange
 from kvstore.store import (
     AtomicKVStore,
     BatchRangeIterator,
     KVPair,
     RangeIterator,
     ReadOnlyStore,
+    checked_mutations,
 )
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ class MemoryStore(AtomicKVStore):
 
     def apply(self, mutations: Mutations, sync: bool | None = None) -> None:
         """Apply ``mutations`` atomically; ``sync`` has no meaning in memory."""
-        removes, puts, adjusts = _checked(mutations)
+        removes, puts, adjusts = checked_mutations(mutations)
         with self._lock:
             self._check_open()
             for r in removes:
@@ -296,17 +296,3 @@ class MemorySnapshot(ReadOnlyStore):
     def __repr__(self) -> str:
         state = "open" if self._finalizer.alive else "closed"
         return f"<MemorySnapshot {state}>"
-
-
-def _checked(
-    mutations: Mutations,
-) -> tuple[list[KeyRange], list[tuple[bytes, bytes]], list[tuple[bytes, int]]]:
-    """Materialize and validate ``mutations`` so a bad item fails before anything is written."""
-    removes = []
-    for r in mutations.remove_ranges():
-        if not isinstance(r, KeyRange):
-            raise TypeError(f"remove_ranges() must yield KeyRange, not {type(r).__name__}")
-        removes.append(r)
-    puts = [(check_key(k), check_value(v)) for k, v in mutations.put_pairs()]
-    adjusts = [(check_key(k), check_amount(a)) for k, a in mutations.adjust_pairs()]
-    return removes, puts, adjusts
