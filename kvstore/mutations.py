@@ -160,6 +160,9 @@ class Writes:
         puts: Mapping[bytes, bytes] | Iterable[tuple[bytes, bytes]] | None = None,
         adjusts: Mapping[bytes, int] | Iterable[tuple[bytes, int]] | None = None,
     ) -> None:
+        if removes is None and puts is None and adjusts is None:  # the common, cheap case (R6)
+            self._init(KeyRanges(), SortedMap(), SortedMap(), False)
+            return
         r = KeyRanges() if removes is None else KeyRanges(removes)
         p: SortedMap[bytes, bytes] = (
             SortedMap() if puts is None else _copy_map(puts, "puts", check_value, _bytes_values)

@@ -304,6 +304,8 @@ class KeyRanges:
         self._flat = None
         self._frozen = False
         ranges = iterable_of_ranges
+        if ranges == ():  # every view and transaction starts with empty sets (PERFORMANCE R6)
+            return
         if isinstance(ranges, KeyRanges):
             self._set(ranges._bounds())
             return

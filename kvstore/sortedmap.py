@@ -14,6 +14,7 @@ ordered iteration and views, ``irange``, ``bisect_left``/``bisect_right``, ``pee
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from itertools import islice
 from typing import Any, TypeVar, overload
@@ -21,6 +22,9 @@ from typing import Any, TypeVar, overload
 from sortedcontainers import SortedList
 
 __all__ = ["SortedMap"]
+
+#: Up to this many keys, the sorted keys are a plain list (see SortedMap._fold).
+_SMALL = 256
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -34,26 +38,45 @@ class SortedMap(dict[K, V]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         dict.__init__(self)
-        self._sorted: SortedList = SortedList()
+        # The sorted keys: None until first needed, a plain list while small (cheapest for the
+        # few keys of a typical transaction, PERFORMANCE R6), a SortedList once large.
+        self._sorted: list[K] | SortedList | None = None
         self._folded = 0  # how many keys, in insertion order, are in _sorted
         if args or kwargs:
             self.update(*args, **kwargs)
 
     # -- keeping the order ---------------------------------------------------------------------
-    def _fold(self) -> SortedList:
-        """Sort in the keys added since the last fold; return the sorted key list."""
+    def _fold(self) -> list[K] | SortedList:
+        """Sort in the keys added since the last fold; return the sorted keys."""
+        ordered = self._sorted
         waiting = dict.__len__(self) - self._folded
         if waiting:
-            self._sorted.update(islice(dict.__reversed__(self), waiting))
+            new = list(islice(dict.__reversed__(self), waiting))
+            if ordered is None:
+                new.sort()
+                ordered = new if len(new) <= _SMALL else SortedList(new)
+            elif isinstance(ordered, SortedList):
+                ordered.update(new)
+            else:
+                ordered.extend(new)
+                ordered.sort()  # two sorted runs: a linear merge
+                if len(ordered) > _SMALL:
+                    ordered = SortedList(ordered)
+            self._sorted = ordered
             self._folded += waiting
-        return self._sorted
+        elif ordered is None:
+            ordered = self._sorted = []
+        return ordered
 
     # -- mutation (stores need no override: new keys land last in insertion order) -------------
     def __delitem__(self, key: K) -> None:
         dict.__delitem__(self, key)
-        position = self._sorted.bisect_left(key)
-        if position < len(self._sorted) and self._sorted[position] == key:
-            del self._sorted[position]
+        ordered = self._sorted
+        if ordered is None:
+            return
+        position = _bisect_left(ordered, key)
+        if position < len(ordered) and ordered[position] == key:
+            del ordered[position]
             self._folded -= 1
 
     @overload
@@ -82,7 +105,7 @@ class SortedMap(dict[K, V]):
 
     def clear(self) -> None:
         dict.clear(self)
-        self._sorted.clear()
+        self._sorted = None
         self._folded = 0
 
     # -- ordered access ------------------------------------------------------------------------
@@ -109,21 +132,36 @@ class SortedMap(dict[K, V]):
         reverse: bool = False,
     ) -> Iterator[K]:
         """Keys from ``minimum`` to ``maximum`` in order (``None``: unbounded)."""
-        it: Iterator[K] = self._fold().irange(minimum, maximum, inclusive, reverse)
-        return it
+        ordered = self._fold()
+        if isinstance(ordered, SortedList):
+            it: Iterator[K] = ordered.irange(minimum, maximum, inclusive, reverse)
+            return it
+        lo = 0
+        if minimum is not None:
+            lo = (bisect_left if inclusive[0] else bisect_right)(ordered, minimum)
+        hi = len(ordered)
+        if maximum is not None:
+            hi = (bisect_right if inclusive[1] else bisect_left)(ordered, maximum)
+        part = ordered[lo:hi]
+        return reversed(part) if reverse else iter(part)
 
     def bisect_left(self, key: K) -> int:
-        index: int = self._fold().bisect_left(key)
-        return index
+        return _bisect_left(self._fold(), key)
 
     def bisect_right(self, key: K) -> int:
-        index: int = self._fold().bisect_right(key)
-        return index
+        ordered = self._fold()
+        if isinstance(ordered, SortedList):
+            position: int = ordered.bisect_right(key)
+            return position
+        return bisect_right(ordered, key)
 
     def index(self, key: K) -> int:
         """The sorted position of ``key``; ``ValueError`` when absent."""
-        position: int = self._fold().index(key)
-        return position
+        ordered = self._fold()
+        position = _bisect_left(ordered, key)
+        if position < len(ordered) and ordered[position] == key:
+            return position
+        raise ValueError(f"{key!r} is not in the map")
 
     def peekitem(self, index: int = -1) -> tuple[K, V]:
         """The item at sorted position ``index`` (default: the last)."""
@@ -134,8 +172,9 @@ class SortedMap(dict[K, V]):
     def copy(self) -> SortedMap[K, V]:
         twin: SortedMap[K, V] = SortedMap()
         dict.update(twin, self)
-        twin._sorted = SortedList(self._fold())
-        twin._folded = len(twin._sorted)
+        ordered = self._fold()
+        twin._sorted = list(ordered) if type(ordered) is list else SortedList(ordered)
+        twin._folded = len(ordered)
         return twin
 
     __copy__ = copy
@@ -159,6 +198,13 @@ class SortedMap(dict[K, V]):
         merged = self.copy()
         merged.update(other)
         return merged
+
+
+def _bisect_left(ordered: list[Any] | SortedList, key: Any) -> int:
+    if isinstance(ordered, SortedList):
+        position: int = ordered.bisect_left(key)
+        return position
+    return bisect_left(ordered, key)
 
 
 class _Keys(KeysView[K]):

@@ -122,8 +122,9 @@ class MutableView(DeltaKVStore):
     @property
     def reads(self) -> Reads | None:
         with self._lock:
-            for it in list(self._iterators):
-                it._flush_span()
+            if self._open_iterators:
+                for it in list(self._iterators):
+                    it._flush_span()
             return self._reads
 
     @property
@@ -304,8 +305,9 @@ class MutableView(DeltaKVStore):
         the base is left open.  Idempotent.
         """
         with self._lock:
-            for it in list(self._iterators):
-                it.close()
+            if self._open_iterators:
+                for it in list(self._iterators):
+                    it.close()
             self._closed = True
 
     def __repr__(self) -> str:

@@ -8,6 +8,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+from kvstore import sortedmap
 from kvstore.sortedmap import SortedMap
 
 _keys = st.binary(max_size=2)
@@ -94,3 +95,19 @@ class SortedMapMachine(RuleBasedStateMachine):
 
 SortedMapMachine.TestCase.settings = settings(max_examples=50, stateful_step_count=40)
 TestSortedMapMachine = SortedMapMachine.TestCase
+
+
+class LargeMapMachine(SortedMapMachine):
+    """The same model test with a tiny small-map threshold, so SortedList takes over."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._saved = sortedmap._SMALL
+        sortedmap._SMALL = 3
+
+    def teardown(self) -> None:
+        sortedmap._SMALL = self._saved
+
+
+LargeMapMachine.TestCase.settings = settings(max_examples=50, stateful_step_count=40)
+TestLargeMapMachine = LargeMapMachine.TestCase

@@ -550,11 +550,10 @@ def _apply(
             txn.delete(_EMPTY_SLOT, db=empty)
         _delete_range(txn, data, lo, hi)
     if puts:
-        rest = [pair for pair in puts if pair[0]]
-        if len(rest) != len(puts):
-            for key, value in puts:
-                if not key:
-                    txn.put(_EMPTY_SLOT, value, db=empty)
+        rest = puts
+        if not puts[0][0]:  # sorted: the empty key, if present, comes first
+            txn.put(_EMPTY_SLOT, puts[0][1], db=empty)
+            rest = puts[1:]
         if len(rest) == 1:
             txn.put(rest[0][0], rest[0][1], db=data)
         elif rest:
@@ -817,7 +816,7 @@ class LMDBStore(AtomicKVStore):
         """
         if sync is not None and not isinstance(sync, bool):
             raise TypeError(f"sync must be a bool or None, not {type(sync).__name__}")
-        removes, puts, adjusts = checked_mutations(mutations)
+        removes, puts, adjusts = checked_mutations(mutations, transactional=True)
         data, empty = self._data, self._empty
         self._write(lambda txn: _apply(txn, data, empty, removes, puts, adjusts), sync)
 
@@ -1113,7 +1112,7 @@ class LMDBBatch:
 
     def apply(self, mutations: Mutations) -> None:
         """Apply ``mutations`` to the user data (removes, puts, adjusts), checked first."""
-        removes, puts, adjusts = checked_mutations(mutations)
+        removes, puts, adjusts = checked_mutations(mutations, transactional=True)
         store = self._store
         data, empty = store._data, store._empty
         self._run(lambda txn: _apply(txn, data, empty, removes, puts, adjusts))
