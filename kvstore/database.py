@@ -83,6 +83,7 @@ class Transaction(MutableView):
         self._version = version
         self._state = _State.ACTIVE
         self._committed_version: int | None = None
+        self._snapshot_closed = False
         if read_only:
             self.set_read_only()
 
@@ -125,7 +126,8 @@ class Transaction(MutableView):
     def _end(self, state: _State) -> None:
         self._state = state
         MutableView.close(self)  # closes open iterators; later use raises StaleTransaction
-        self._snapshot.close()
+        if not self._snapshot_closed:
+            self._snapshot.close()
 
     def commit(self) -> None:
         """Validate and apply the transaction, or raise.
@@ -141,6 +143,7 @@ class Transaction(MutableView):
             reads = self.reads
             try:
                 self._snapshot.close()  # before writing: lets the store grow its map
+                self._snapshot_closed = True
                 if writes:
                     self._committed_version = self._db._commit(writes, reads, self._version)
             except BaseException:

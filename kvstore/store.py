@@ -383,8 +383,9 @@ def checked_mutations(
     bad item edited in by hand still fails, inside the transaction, and aborts it (R6).
     """
     if transactional and type(mutations) is Writes:
+        removes_ = mutations.removes
         return (
-            list(mutations.removes),
+            list(removes_) if removes_ else [],
             list(mutations.puts.items()),
             list(mutations.adjusts.items()),
         )
