@@ -8,8 +8,8 @@ delta shipped to a second store.
 from __future__ import annotations
 
 import argparse
-import importlib
 import base64
+import importlib
 import json
 import multiprocessing
 import sys
