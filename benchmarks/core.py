@@ -17,7 +17,9 @@ __all__ = ["l0a_get", "l0b_snapshot_get", "l0c_put", "l0d_scan"]
 
 def _open_store(ctx: Context, stack: ExitStack) -> kvstore.LMDBStore:
     """The standard data's ``LMDBStore``, closed with ``stack``."""
-    return stack.enter_context(kvstore.LMDBStore(str(ctx.fixture.kv_path), sync=False))
+    store = kvstore.LMDBStore(str(ctx.fixture.kv_path), sync=False)
+    stack.callback(store.close)
+    return store
 
 
 def l0a_get(ctx: Context) -> Measurement:

@@ -43,7 +43,8 @@ class Config:
 
     ``keys`` is the size of the standard data set, ``reps`` the repetitions of each row,
     ``small_txns`` the transactions per repetition of L0c and R6, ``sync_txns`` those of R7,
-    ``counter_txns`` the total of R10 and ``view_entries`` the puts of M1.
+    ``counter_txns`` the transactions of one R10 repetition and ``counter_reps`` its
+    repetitions, ``view_entries`` the puts of M1.
     """
 
     name: str

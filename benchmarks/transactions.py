@@ -8,6 +8,7 @@ size from one repetition to the next.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -211,7 +212,7 @@ def r7_group_commit(ctx: Context) -> Measurement:
         before = db.stats()
 
         def kv() -> float:
-            return _in_threads([lambda part=part: _run_small(db, part) for part in parts])
+            return _in_threads([functools.partial(_run_small, db, part) for part in parts])
 
         def raw() -> float:
             with Stopwatch() as sw:
