@@ -16,7 +16,8 @@ from __future__ import annotations
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from itertools import repeat
 from typing import Any, Protocol, TypeVar
 
 from sortedcontainers import SortedDict
@@ -24,6 +25,7 @@ from sortedcontainers import SortedDict
 from kvstore.conflicts import Conflict
 from kvstore.errors import TransactionTooOld
 from kvstore.mutations import Mutations, Writes
+from kvstore.ranges import KeyRange
 from kvstore.reads import Reads
 from kvstore.store import AtomicKVStore, KVStore
 
@@ -40,6 +42,34 @@ _TIME = struct.Struct(">d")
 
 def _entry_key(version: int) -> bytes:
     return _ENTRY_PREFIX + _U64.pack(version)
+
+
+#: How many recent commits' shapes the in-process cache keeps (older ones are read back).
+_CACHE_SIZE = 4096
+
+
+class _Shape:
+    """The keys a commit wrote (a :class:`Mutations` with empty values), copied at commit.
+
+    Copies of the sorted key lists are made at C speed, so caching a commit costs little and
+    later commits in this process check against it without parsing (PERFORMANCE R10).
+    """
+
+    __slots__ = ("_adjusts", "_puts", "_removes")
+
+    def __init__(self, writes: Writes) -> None:
+        self._removes = list(writes.removes) if writes.removes else []
+        self._puts = list(writes.puts)
+        self._adjusts = list(writes.adjusts.items()) if writes.adjusts else []
+
+    def remove_ranges(self) -> Iterable[KeyRange]:
+        return self._removes
+
+    def put_pairs(self) -> Iterable[tuple[bytes, bytes]]:
+        return zip(self._puts, repeat(b""))
+
+    def adjust_pairs(self) -> Iterable[tuple[bytes, int]]:
+        return self._adjusts
 
 
 class LogBatch(Protocol):
@@ -64,10 +94,11 @@ class CommitLog:
     def __init__(self, keep_seconds: float, keep_commits: int) -> None:
         self.keep_seconds = keep_seconds
         self.keep_commits = keep_commits
-        # version -> its log entry, raw or parsed; entries never change once written
-        self._cache: dict[int, Writes | bytes] = {}
+        # version -> the keys it wrote (see _Shape), or its raw entry; never change once written
+        self._cache: dict[int, Mutations | bytes] = {}
         self._cache_lock = threading.Lock()
         self._commits_since_trim = 0
+        self._trimmed = 0  # the newest version this process has dropped from the log
 
     # -- to be provided by the home of the log ---------------------------------------------------
     def begin(self) -> tuple[KVStore, int]:
@@ -84,10 +115,10 @@ class CommitLog:
         raw = batch.meta_get(_VERSION_KEY)
         return 0 if raw is None else _U64.unpack(raw)[0]
 
-    def _shape(self, batch: LogBatch, version: int, raw: bytes | None) -> Writes:
-        """The writes (keys only) of commit ``version``, parsed once and cached."""
+    def _shape(self, batch: LogBatch, version: int, raw: bytes | None) -> Mutations:
+        """The writes (keys only) of commit ``version``; another process's are parsed once."""
         shape = self._cache.get(version)
-        if isinstance(shape, Writes):
+        if shape is not None and not isinstance(shape, bytes):
             return shape
         if shape is not None:
             raw = shape
@@ -96,9 +127,17 @@ class CommitLog:
             if raw is None:
                 raise TransactionTooOld(f"commit {version} has left the commit history")
         parsed = Writes.deserialize(raw[_TIME.size :])
-        with self._cache_lock:
-            self._cache[version] = parsed
+        self._remember(version, parsed)
         return parsed
+
+    def _remember(self, version: int, shape: Mutations) -> None:
+        """Cache a commit's shape; the cache keeps about the newest _CACHE_SIZE commits."""
+        with self._cache_lock:
+            cache = self._cache
+            cache[version] = shape
+            if len(cache) > 2 * _CACHE_SIZE:
+                for v in sorted(cache)[: len(cache) - _CACHE_SIZE]:
+                    del cache[v]
 
     def conflicts(self, batch: LogBatch, reads: Reads, since: int, now: int) -> list[Conflict]:
         """Conflicts between ``reads`` and every commit in ``(since, now]``."""
@@ -106,6 +145,8 @@ class CommitLog:
             return []
         found: list[Conflict] = []
         cache = self._cache
+        if since < self._trimmed:
+            raise self._too_old(since)
         if all(v in cache for v in range(since + 1, now + 1)):
             pairs: Iterator[tuple[int, bytes | None]] = (
                 (v, None) for v in range(since + 1, now + 1)
@@ -113,14 +154,17 @@ class CommitLog:
         else:
             entries = list(batch.meta_range(_entry_key(since + 1), _entry_key(now + 1)))
             if len(entries) != now - since:
-                raise TransactionTooOld(
-                    f"the snapshot (version {since}) is older than the commit history kept "
-                    f"({self.keep_commits} commits / {self.keep_seconds:g} s)"
-                )
+                raise self._too_old(since)
             pairs = ((_U64.unpack_from(k, len(_ENTRY_PREFIX))[0], v) for k, v in entries)
         for version, raw in pairs:
             found.extend(reads.all_conflicts(self._shape(batch, version, raw)))
         return found
+
+    def _too_old(self, since: int) -> TransactionTooOld:
+        return TransactionTooOld(
+            f"the snapshot (version {since}) is older than the commit history kept "
+            f"({self.keep_commits} commits / {self.keep_seconds:g} s)"
+        )
 
     def append(self, batch: LogBatch, version: int, writes: Writes) -> int:
         """Record ``writes`` as the commit after ``version``; return the new version."""
@@ -129,8 +173,7 @@ class CommitLog:
         entry = _TIME.pack(time.time()) + writes._serialize(values=False)
         batch.meta_put(_entry_key(version), entry)
         batch.meta_put(_VERSION_KEY, _U64.pack(version))
-        with self._cache_lock:
-            self._cache[version] = entry
+        self._remember(version, _Shape(writes))
         return version
 
     def trim(self, batch: LogBatch, version: int) -> None:
@@ -149,18 +192,10 @@ class CommitLog:
             doomed.append((key, v))
         for key, _ in doomed:
             batch.meta_delete(key)
-        with self._cache_lock:
-            # The cache is in version order (insertion order): drop from the front.
-            floor = max(doomed[-1][1] if doomed else 0, cutoff_version - 1000)
-            cache = self._cache
-            while cache:
-                oldest = next(iter(cache))
-                if oldest > floor:
-                    break
-                del cache[oldest]
-            if len(cache) > 2 * self.keep_commits + 1000:  # other processes' entries, unordered
-                for v in [v for v in cache if v <= floor]:
-                    del cache[v]
+        if doomed:
+            # Snapshots before this version have lost history, cached or not.  (Set even if
+            # the write is then abandoned: refusing a few more old snapshots is harmless.)
+            self._trimmed = max(self._trimmed, doomed[-1][1])
 
     def forget_cache(self) -> None:
         """Drop cached entries (after a failed write whose entries never landed)."""
