@@ -14,18 +14,20 @@ other :class:`~kvstore.AtomicKVStore`.
 from __future__ import annotations
 
 import struct
+import sys
 import threading
 import time
+from array import array
 from collections.abc import Callable, Iterable, Iterator
-from itertools import repeat
+from itertools import accumulate, repeat
 from typing import Any, Protocol, TypeVar
 
 from sortedcontainers import SortedDict
 
 from kvstore.conflicts import Conflict
-from kvstore.errors import TransactionTooOld
+from kvstore.errors import CorruptData, TransactionTooOld
 from kvstore.mutations import Mutations, Writes
-from kvstore.ranges import KeyRange
+from kvstore.ranges import KeyRange, KeyRanges
 from kvstore.reads import Reads
 from kvstore.store import AtomicKVStore, KVStore
 
@@ -49,18 +51,24 @@ _CACHE_SIZE = 4096
 
 
 class _Shape:
-    """The keys a commit wrote (a :class:`Mutations` with empty values), copied at commit.
+    """The keys one commit wrote: a :class:`Mutations` with empty values and zero amounts.
 
-    Copies of the sorted key lists are made at C speed, so caching a commit costs little and
-    later commits in this process check against it without parsing (PERFORMANCE R10).
+    Conflicts depend only on keys, so that is all the log keeps.  Made from a ``Writes`` by
+    C-level list copies, and written to the log as key lengths plus the keys joined, so
+    neither costs a Python step per key (PERFORMANCE R4, R10).
     """
 
     __slots__ = ("_adjusts", "_puts", "_removes")
 
-    def __init__(self, writes: Writes) -> None:
-        self._removes = list(writes.removes) if writes.removes else []
-        self._puts = list(writes.puts)
-        self._adjusts = list(writes.adjusts.items()) if writes.adjusts else []
+    def __init__(self, removes: list[KeyRange], puts: list[bytes], adjusts: list[bytes]) -> None:
+        self._removes = removes
+        self._puts = puts
+        self._adjusts = adjusts
+
+    @classmethod
+    def of(cls, writes: Writes) -> _Shape:
+        removes = writes.removes
+        return cls(list(removes) if removes else [], list(writes.puts), list(writes.adjusts))
 
     def remove_ranges(self) -> Iterable[KeyRange]:
         return self._removes
@@ -69,7 +77,64 @@ class _Shape:
         return zip(self._puts, repeat(b""))
 
     def adjust_pairs(self) -> Iterable[tuple[bytes, int]]:
-        return self._adjusts
+        return zip(self._adjusts, repeat(0))
+
+    def encode(self) -> bytes:
+        """``removes | puts | adjusts``: a KeyRanges blob, then two key lists (see _keys)."""
+        removes = KeyRanges(self._removes).serialize() if self._removes else b""
+        return b"".join(
+            (
+                _U32.pack(len(removes)),
+                removes,
+                *_encode_keys(self._puts),
+                *_encode_keys(self._adjusts),
+            )
+        )
+
+    @classmethod
+    def decode(cls, data: bytes) -> _Shape:
+        """Parse :meth:`encode`'s output; damage raises :class:`~kvstore.CorruptData`."""
+        try:
+            (size,) = _U32.unpack_from(data, 0)
+            end = _U32.size + size
+            if end > len(data):
+                raise CorruptData("commit log entry: removes overrun the entry")
+            removes = list(KeyRanges.deserialize(data[_U32.size : end])) if size else []
+            puts, end = _decode_keys(data, end)
+            adjusts, end = _decode_keys(data, end)
+        except struct.error as e:
+            raise CorruptData(f"commit log entry is truncated: {e}") from None
+        if end != len(data):
+            raise CorruptData("commit log entry has trailing bytes")
+        return cls(removes, puts, adjusts)
+
+
+_U32 = struct.Struct("<I")
+
+
+def _encode_keys(keys: list[bytes]) -> tuple[bytes, bytes, bytes]:
+    """A key list as: count (u32), lengths (u16 each, little-endian), the keys joined."""
+    lengths = array("H", map(len, keys))
+    if sys.byteorder == "big":
+        lengths.byteswap()
+    return _U32.pack(len(keys)), lengths.tobytes(), b"".join(keys)
+
+
+def _decode_keys(data: bytes, at: int) -> tuple[list[bytes], int]:
+    (count,) = _U32.unpack_from(data, at)
+    at += _U32.size
+    if at + 2 * count > len(data):
+        raise CorruptData("commit log entry: key count overruns the entry")
+    lengths = array("H")
+    lengths.frombytes(data[at : at + 2 * count])
+    if sys.byteorder == "big":
+        lengths.byteswap()
+    at += 2 * count
+    ends = list(accumulate(lengths, initial=at))
+    if ends[-1] > len(data):
+        raise CorruptData("commit log entry: keys overrun the entry")
+    keys = list(map(data.__getitem__, map(slice, ends, ends[1:])))
+    return keys, ends[-1]
 
 
 class LogBatch(Protocol):
@@ -94,8 +159,8 @@ class CommitLog:
     def __init__(self, keep_seconds: float, keep_commits: int) -> None:
         self.keep_seconds = keep_seconds
         self.keep_commits = keep_commits
-        # version -> the keys it wrote (see _Shape), or its raw entry; never change once written
-        self._cache: dict[int, Mutations | bytes] = {}
+        # version -> the keys it wrote; a commit's entry never changes once written
+        self._cache: dict[int, _Shape] = {}
         self._cache_lock = threading.Lock()
         self._commits_since_trim = 0
         self._trimmed = 0  # the newest version this process has dropped from the log
@@ -115,22 +180,20 @@ class CommitLog:
         raw = batch.meta_get(_VERSION_KEY)
         return 0 if raw is None else _U64.unpack(raw)[0]
 
-    def _shape(self, batch: LogBatch, version: int, raw: bytes | None) -> Mutations:
-        """The writes (keys only) of commit ``version``; another process's are parsed once."""
+    def _shape(self, batch: LogBatch, version: int, raw: bytes | None) -> _Shape:
+        """The keys commit ``version`` wrote; another process's are parsed once, then cached."""
         shape = self._cache.get(version)
-        if shape is not None and not isinstance(shape, bytes):
-            return shape
         if shape is not None:
-            raw = shape
-        elif raw is None:
+            return shape
+        if raw is None:
             raw = batch.meta_get(_entry_key(version))
             if raw is None:
                 raise TransactionTooOld(f"commit {version} has left the commit history")
-        parsed = Writes.deserialize(raw[_TIME.size :])
+        parsed = _Shape.decode(raw[_TIME.size :])
         self._remember(version, parsed)
         return parsed
 
-    def _remember(self, version: int, shape: Mutations) -> None:
+    def _remember(self, version: int, shape: _Shape) -> None:
         """Cache a commit's shape; the cache keeps about the newest _CACHE_SIZE commits."""
         with self._cache_lock:
             cache = self._cache
@@ -170,10 +233,10 @@ class CommitLog:
         """Record ``writes`` as the commit after ``version``; return the new version."""
         version += 1
         # Only keys matter for conflicts; parsing waits until a later commit needs it (R6).
-        entry = _TIME.pack(time.time()) + writes._serialize(values=False)
-        batch.meta_put(_entry_key(version), entry)
+        shape = _Shape.of(writes)
+        batch.meta_put(_entry_key(version), _TIME.pack(time.time()) + shape.encode())
         batch.meta_put(_VERSION_KEY, _U64.pack(version))
-        self._remember(version, _Shape(writes))
+        self._remember(version, shape)
         return version
 
     def trim(self, batch: LogBatch, version: int) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from itertools import repeat
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, runtime_checkable
 
 from kvstore.codec import (
@@ -364,18 +363,11 @@ class Writes:
     # -- serialization ----------------------------------------------------------------------
     def serialize(self) -> bytes:
         """The writes in kvstore's versioned, CRC-checked binary form (docs/serialization.md)."""
-        return self._serialize(values=True)
-
-    def _serialize(self, values: bool) -> bytes:
-        """``serialize()``; with ``values=False`` every put value is written empty.
-
-        The commit log keeps only the shape of each commit's writes: conflicts depend on keys.
-        """
         out: list[bytes] = []
         write_ranges(out, *self.removes._bounds())
         puts, adjusts = self.puts, self.adjusts
         out.append(encode_varint(len(puts)))
-        write_key_bytes_pairs(out, puts.items() if values else zip(puts, repeat(b"")))
+        write_key_bytes_pairs(out, puts.items())
         out.append(encode_varint(len(adjusts)))
         write_key_int_pairs(out, adjusts.items())
         return frame(KIND_WRITES, out)

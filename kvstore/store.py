@@ -25,7 +25,6 @@ from kvstore.keys import (
     check_value,
     key_after,
 )
-from kvstore.mutations import Writes
 from kvstore.ranges import KeyRange
 
 if TYPE_CHECKING:
@@ -372,23 +371,14 @@ class ReadOnlyStore(KVStore):
 
 
 def checked_mutations(
-    mutations: Mutations, transactional: bool = False
+    mutations: Mutations,
 ) -> tuple[list[KeyRange], list[tuple[bytes, bytes]], list[tuple[bytes, int]]]:
     """Materialize and check ``mutations`` so a bad item fails before anything is written.
 
     The common case (all items well formed) is checked with whole-list C-level passes, not a
     Python call per item (PERFORMANCE R4); only a failing list is re-checked item by item to
-    name what was wrong.  A store that applies inside one transaction (``transactional``)
-    trusts a :class:`~kvstore.Writes`, whose recording methods checked every item already: a
-    bad item edited in by hand still fails, inside the transaction, and aborts it (R6).
+    name what was wrong.
     """
-    if transactional and type(mutations) is Writes:
-        removes_ = mutations.removes
-        return (
-            list(removes_) if removes_ else [],
-            list(mutations.puts.items()),
-            list(mutations.adjusts.items()),
-        )
     removes = list(mutations.remove_ranges())
     if removes and not set(map(type, removes)) <= {KeyRange}:
         for r in removes:
