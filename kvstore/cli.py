@@ -12,6 +12,7 @@ import base64
 import importlib
 import json
 import multiprocessing
+import os
 import sys
 import tempfile
 import threading
@@ -185,7 +186,11 @@ def stats(path: str, out: TextIO) -> int:
 
 
 def bench(out: TextIO) -> int:
-    try:  # the benchmarks live beside the package in a source checkout, not inside it
+    # The benchmarks live beside the package in a source checkout, not inside it; a console
+    # script does not put the working directory on sys.path, so look there explicitly.
+    if os.path.isdir("benchmarks") and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
         bench_main = importlib.import_module("benchmarks.__main__").main
     except ImportError:
         _say(out, "kvstore bench: run it from a source checkout (the benchmarks/ folder).")
