@@ -171,7 +171,7 @@ class SortedMap(dict[K, V]):
         """
         keys = self._fold()
         if start:
-            keys = islice(keys, start, None)
+            keys = keys[start:]
         return zip(keys, map(dict.__getitem__.__get__(self), keys), strict=True)
 
     def peekitem(self, index: int = -1) -> tuple[K, V]:

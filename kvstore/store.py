@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AtomicKVStore",
     "BatchRangeIterator",
+    "FetchingStore",
     "checked_mutations",
     "KVPair",
     "KVStore",
@@ -221,8 +222,7 @@ class KVStore(ABC):
         hi = check_bound(max_key, "max_key")
         if hi is not None and hi <= lo:
             return None
-        with self.get_range(lo, hi) as it:
-            return next(it, None)
+        return self._first(lo, hi, False)
 
     def get_at_most(self, max_key: bytes | None, min_key: bytes | None = None) -> KVPair | None:
         """The pair with the largest key ``< max_key`` and ``>= min_key``, or ``None``.
@@ -233,7 +233,14 @@ class KVStore(ABC):
         lo = b"" if min_key is None else check_key(min_key, "min_key")
         if hi is not None and lo >= hi:
             return None
-        with self.get_range(lo, hi, reverse=True) as it:
+        return self._first(lo, hi, True)
+
+    def _first(self, lo: bytes, hi: bytes | None, reverse: bool) -> KVPair | None:
+        """The first pair of ``[lo, hi)`` in scan order (bounds already checked).
+
+        The default reads it through :meth:`get_range`; stores override it when they can seek.
+        """
+        with self.get_range(lo, hi, reverse) as it:
             return next(it, None)
 
     # -- writes ------------------------------------------------------------------------------
@@ -340,6 +347,37 @@ class AtomicKVStore(KVStore):
 
         ``sync`` overrides the store's durability for this call (``None``: the store's default).
         """
+
+
+class FetchingStore(KVStore):
+    """A store whose range reads all go through one primitive, :meth:`_fetch`.
+
+    ``_fetch(min_key, max_key, reverse, limit)`` returns up to ``limit`` pairs of
+    ``[min_key, max_key)`` in scan order, in one short read.  This class builds
+    ``get_range`` (a :class:`BatchRangeIterator`), ``get_at_least`` and ``get_at_most`` on it.
+    """
+
+    #: The largest batch a range iterator reads at once.
+    _max_batch = 2048
+
+    @abstractmethod
+    def _fetch(self, lo: bytes, hi: bytes | None, reverse: bool, limit: int) -> list[KVPair]: ...
+
+    def _check_open(self) -> None:
+        """Raise if the store can no longer be read."""
+
+    def _first(self, lo: bytes, hi: bytes | None, reverse: bool) -> KVPair | None:
+        found = self._fetch(lo, hi, reverse, 1)
+        return found[0] if found else None
+
+    def get_range(
+        self, min_key: bytes | None = None, max_key: bytes | None = None, reverse: bool = False
+    ) -> RangeIterator:
+        lo, hi = check_bounds(min_key, max_key)
+        self._check_open()
+        return BatchRangeIterator(
+            self._fetch, self.remove, lo, hi, bool(reverse), max_batch=self._max_batch
+        )
 
 
 class ReadOnlyStore(KVStore):

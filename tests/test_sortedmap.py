@@ -111,3 +111,9 @@ class LargeMapMachine(SortedMapMachine):
 
 LargeMapMachine.TestCase.settings = settings(max_examples=50, stateful_step_count=40)
 TestLargeMapMachine = LargeMapMachine.TestCase
+
+
+def test_iter_items_from_a_position() -> None:
+    m = SortedMap({b"": 0, b"b": 2, b"a": 1})
+    assert list(m.iter_items()) == [(b"", 0), (b"a", 1), (b"b", 2)]
+    assert list(m.iter_items(1)) == [(b"a", 1), (b"b", 2)]

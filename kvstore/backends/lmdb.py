@@ -42,15 +42,14 @@ from kvstore.errors import (
     StoreFull,
     TransactionTooOld,
 )
-from kvstore.keys import MAX_KEY_SIZE, check_bound, check_bounds, check_key, check_value
+from kvstore.keys import MAX_KEY_SIZE, check_bounds, check_key, check_value
 from kvstore.mutations import Writes
 from kvstore.ranges import KeyRange
 from kvstore.sortedmap import SortedMap
 from kvstore.store import (
     AtomicKVStore,
-    BatchRangeIterator,
+    FetchingStore,
     KVPair,
-    RangeIterator,
     ReadOnlyStore,
     checked_mutations,
 )
@@ -628,7 +627,7 @@ def _closed_begin(*args: Any, **kwargs: Any) -> Any:
 
 
 # -- the store -------------------------------------------------------------------------------
-class LMDBStore(AtomicKVStore):
+class LMDBStore(FetchingStore, AtomicKVStore):
     """A durable, ordered byte store in an LMDB environment (a directory).
 
     ``map_size`` is the initial size of the memory map (default 1 TiB on 64-bit: address space
@@ -649,6 +648,12 @@ class LMDBStore(AtomicKVStore):
     :meth:`sync`, :meth:`size_bytes`, :meth:`meta_get` and, for the transaction layer,
     :meth:`_atomic`.  See docs/lmdb.md.
     """
+
+    _max_batch = _MAX_BATCH
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosed("the LMDBStore is closed")
 
     def __init__(
         self,
@@ -783,36 +788,6 @@ class LMDBStore(AtomicKVStore):
             return self._read(lambda txn: txn.get(key))
         empty = self._empty
         return self._read(lambda txn: txn.get(_EMPTY_SLOT, db=empty))
-
-    def get_at_least(self, min_key: bytes, max_key: bytes | None = None) -> KVPair | None:
-        lo = check_key(min_key, "min_key")
-        hi = check_bound(max_key, "max_key")
-        if hi is not None and hi <= lo:
-            return None
-        found = self._fetch(lo, hi, False, 1)
-        return found[0] if found else None
-
-    def get_at_most(self, max_key: bytes | None, min_key: bytes | None = None) -> KVPair | None:
-        hi = check_bound(max_key, "max_key")
-        lo = b"" if min_key is None else check_key(min_key, "min_key")
-        if hi is not None and lo >= hi:
-            return None
-        found = self._fetch(lo, hi, True, 1)
-        return found[0] if found else None
-
-    def get_range(
-        self, min_key: bytes | None = None, max_key: bytes | None = None, reverse: bool = False
-    ) -> RangeIterator:
-        """Iterate ``[min_key, max_key)``, weakly consistent: each batch is a fresh read.
-
-        ``iterator.remove()`` removes the last returned key from the store.
-        """
-        lo, hi = check_bounds(min_key, max_key)
-        if self._closed:
-            raise StoreClosed("the LMDBStore is closed")
-        return BatchRangeIterator(
-            self._fetch, self.remove, lo, hi, bool(reverse), max_batch=_MAX_BATCH
-        )
 
     def meta_get(self, key: bytes) -> bytes | None:
         """Read ``key`` from the internal metadata database (not part of the user key space)."""
@@ -972,7 +947,7 @@ class LMDBStore(AtomicKVStore):
 
 
 # -- snapshots -------------------------------------------------------------------------------
-class LMDBSnapshot(ReadOnlyStore):
+class LMDBSnapshot(ReadOnlyStore, FetchingStore):
     """A frozen, read-only view of an :class:`LMDBStore`: one LMDB read transaction.
 
     It may be used from any thread (py-lmdb opens environments with ``MDB_NOTLS``).  Its
@@ -983,6 +958,11 @@ class LMDBSnapshot(ReadOnlyStore):
     transparently when nothing was committed since the snapshot began; otherwise its data is
     gone and the next use raises :class:`~kvstore.TransactionTooOld` (take a new snapshot).
     """
+
+    _max_batch = _MAX_BATCH
+
+    def _check_open(self) -> None:
+        self._live_txn()
 
     def __init__(self, store: LMDBStore, txn: _Txn) -> None:
         self._store = store
@@ -1073,31 +1053,6 @@ class LMDBSnapshot(ReadOnlyStore):
             return self._read(lambda txn: txn.get(key))
         empty = self._empty
         return self._read(lambda txn: txn.get(_EMPTY_SLOT, db=empty))
-
-    def get_at_least(self, min_key: bytes, max_key: bytes | None = None) -> KVPair | None:
-        lo = check_key(min_key, "min_key")
-        hi = check_bound(max_key, "max_key")
-        if hi is not None and hi <= lo:
-            return None
-        found = self._fetch(lo, hi, False, 1)
-        return found[0] if found else None
-
-    def get_at_most(self, max_key: bytes | None, min_key: bytes | None = None) -> KVPair | None:
-        hi = check_bound(max_key, "max_key")
-        lo = b"" if min_key is None else check_key(min_key, "min_key")
-        if hi is not None and lo >= hi:
-            return None
-        found = self._fetch(lo, hi, True, 1)
-        return found[0] if found else None
-
-    def get_range(
-        self, min_key: bytes | None = None, max_key: bytes | None = None, reverse: bool = False
-    ) -> RangeIterator:
-        lo, hi = check_bounds(min_key, max_key)
-        self._live_txn()
-        return BatchRangeIterator(
-            self._fetch, self.remove, lo, hi, bool(reverse), max_batch=_MAX_BATCH
-        )
 
     def meta_get(self, key: bytes) -> bytes | None:
         """Read ``key`` from the metadata database, in the snapshot's transaction."""

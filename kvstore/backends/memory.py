@@ -21,12 +21,11 @@ from sortedcontainers import SortedDict
 
 from kvstore.counters import check_amount, decode_counter, encode_counter, wrap64
 from kvstore.errors import StoreClosed
-from kvstore.keys import check_bound, check_bounds, check_key, check_value
+from kvstore.keys import check_bounds, check_key, check_value
 from kvstore.store import (
     AtomicKVStore,
-    BatchRangeIterator,
+    FetchingStore,
     KVPair,
-    RangeIterator,
     ReadOnlyStore,
     checked_mutations,
 )
@@ -56,7 +55,7 @@ def _irange(d: SortedDict, lo: bytes, hi: bytes | None, reverse: bool) -> Iterat
     return it
 
 
-class MemoryStore(AtomicKVStore):
+class MemoryStore(FetchingStore, AtomicKVStore):
     """An in-memory :class:`~kvstore.AtomicKVStore` on ``sortedcontainers``.
 
     Thread safe; ``apply`` is atomic; ``snapshot()`` costs O(1) and each later write costs
@@ -115,29 +114,6 @@ class MemoryStore(AtomicKVStore):
             self._check_open()
             value: bytes | None = self._data.get(key)
             return value
-
-    def get_at_least(self, min_key: bytes, max_key: bytes | None = None) -> KVPair | None:
-        lo = check_key(min_key, "min_key")
-        hi = check_bound(max_key, "max_key")
-        if hi is not None and hi <= lo:
-            return None
-        found = self._fetch(lo, hi, False, 1)
-        return found[0] if found else None
-
-    def get_at_most(self, max_key: bytes | None, min_key: bytes | None = None) -> KVPair | None:
-        hi = check_bound(max_key, "max_key")
-        lo = b"" if min_key is None else check_key(min_key, "min_key")
-        if hi is not None and lo >= hi:
-            return None
-        found = self._fetch(lo, hi, True, 1)
-        return found[0] if found else None
-
-    def get_range(
-        self, min_key: bytes | None = None, max_key: bytes | None = None, reverse: bool = False
-    ) -> RangeIterator:
-        lo, hi = check_bounds(min_key, max_key)
-        self._check_open()
-        return BatchRangeIterator(self._fetch, self.remove, lo, hi, bool(reverse))
 
     def put(self, key: bytes, value: bytes) -> None:
         key = check_key(key)
@@ -259,7 +235,7 @@ class MemoryStore(AtomicKVStore):
         return f"<MemoryStore {len(self._data)} keys>"
 
 
-class MemorySnapshot(ReadOnlyStore):
+class MemorySnapshot(ReadOnlyStore, FetchingStore):
     """A frozen, read-only view of a :class:`MemoryStore`; ``close()`` releases it."""
 
     def __init__(self, store: MemoryStore, epoch: _Epoch) -> None:
@@ -282,13 +258,6 @@ class MemorySnapshot(ReadOnlyStore):
     def _fetch(self, lo: bytes, hi: bytes | None, reverse: bool, limit: int) -> list[KVPair]:
         self._check_open()
         return self._store._snapshot_fetch(self._epoch, lo, hi, reverse, limit)
-
-    def get_range(
-        self, min_key: bytes | None = None, max_key: bytes | None = None, reverse: bool = False
-    ) -> RangeIterator:
-        lo, hi = check_bounds(min_key, max_key)
-        self._check_open()
-        return BatchRangeIterator(self._fetch, self.remove, lo, hi, bool(reverse))
 
     def close(self) -> None:
         self._finalizer()
