@@ -37,7 +37,7 @@ from kvstore.errors import (
 )
 from kvstore.mutations import Writes
 from kvstore.reads import Reads
-from kvstore.store import AtomicKVStore, KVStore
+from kvstore.store import AtomicKVStore, Closeable, KVStore
 from kvstore.view import MutableView
 
 __all__ = ["Database", "DatabaseStats", "Transaction", "open"]
@@ -215,7 +215,7 @@ class _Request:
         self._waiting.acquire()
 
 
-class Database:
+class Database(Closeable):
     """Transactions over an :class:`~kvstore.AtomicKVStore`.
 
     ``durability`` is ``"sync"`` (a commit survives power loss once ``commit()`` returns),
@@ -477,16 +477,6 @@ class Database:
                 self._store.sync()
             self._store.close()
 
-    def __enter__(self) -> Database:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<Database on {type(self._store).__name__}, durability={self._durability}>"

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from operator import itemgetter
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from kvstore.counters import check_amount, decode_counter, encode_counter, wrap64
 from kvstore.errors import ReadOnlyError
@@ -54,7 +54,28 @@ class KVPair(NamedTuple):
 make_pair: Callable[[tuple[bytes, bytes]], KVPair] = functools.partial(tuple.__new__, KVPair)
 
 
-class RangeIterator(Iterator[KVPair]):
+_C = TypeVar("_C", bound="Closeable")
+
+
+class Closeable:
+    """A context manager whose exit calls ``close()``: stores, iterators, databases."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _C) -> _C:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class RangeIterator(Closeable, Iterator[KVPair]):
     """An iterator over a key range, in order, that can remove what it returned.
 
     It is weakly consistent: it never raises because the store changed while iterating.
@@ -79,16 +100,6 @@ class RangeIterator(Iterator[KVPair]):
     def close(self) -> None:
         """Release the iterator; it yields nothing more.  Idempotent."""
 
-    def __enter__(self) -> RangeIterator:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 #: ``fetch(min_key, max_key, reverse, limit)`` returns up to ``limit`` pairs of
@@ -191,7 +202,7 @@ class BatchRangeIterator(RangeIterator):
         self._batch_it = iter(self._batch)
 
 
-class KVStore(ABC):
+class KVStore(Closeable, ABC):
     """A sorted map from ``bytes`` keys to ``bytes`` values, in unsigned byte order.
 
     Subclasses implement :meth:`get`, :meth:`get_range`, :meth:`put` and :meth:`remove`;
@@ -316,19 +327,9 @@ class KVStore(ABC):
         return self.get(key) is not None  # type: ignore[arg-type]
 
     # -- life cycle --------------------------------------------------------------------------
-    def close(self) -> None:  # noqa: B027 - a store holding nothing needs no override
+    def close(self) -> None:
         """Release the store's resources; idempotent.  The default holds nothing."""
 
-    def __enter__(self) -> Any:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class AtomicKVStore(KVStore):

@@ -627,7 +627,38 @@ def _closed_begin(*args: Any, **kwargs: Any) -> Any:
 
 
 # -- the store -------------------------------------------------------------------------------
-class LMDBStore(FetchingStore, AtomicKVStore):
+class _TxnReader(FetchingStore):
+    """What :class:`LMDBStore` and :class:`LMDBSnapshot` read alike, each through its own
+    ``_read(fn)``: a fresh short transaction for the store, the snapshot's own for a snapshot."""
+
+    _max_batch = _MAX_BATCH
+    _data: _Db
+    _empty: _Db
+    _meta: _Db
+
+    def _read(self, fn: Callable[[_Txn], T]) -> T:
+        raise NotImplementedError
+
+    def _fetch(self, lo: bytes, hi: bytes | None, reverse: bool, limit: int) -> list[KVPair]:
+        data, empty = self._data, self._empty
+        # PERFORMANCE R5: one short read per batch; nothing is held in between.
+        return self._read(lambda txn: _scan(txn, data, empty, lo, hi, reverse, limit))
+
+    def _get_slow(self, key: Any) -> bytes | None:
+        key = check_key(key)
+        if key:
+            return self._read(lambda txn: txn.get(key))
+        empty = self._empty
+        return self._read(lambda txn: txn.get(_EMPTY_SLOT, db=empty))
+
+    def meta_get(self, key: bytes) -> bytes | None:
+        """Read ``key`` from the internal metadata database (not part of the user key space)."""
+        key = _meta_key(key)
+        meta = self._meta
+        return self._read(lambda txn: txn.get(key, db=meta))
+
+
+class LMDBStore(_TxnReader, AtomicKVStore):
     """A durable, ordered byte store in an LMDB environment (a directory).
 
     ``map_size`` is the initial size of the memory map (default 1 TiB on 64-bit: address space
@@ -648,8 +679,6 @@ class LMDBStore(FetchingStore, AtomicKVStore):
     :meth:`sync`, :meth:`size_bytes`, :meth:`meta_get` and, for the transaction layer,
     :meth:`_atomic`.  See docs/lmdb.md.
     """
-
-    _max_batch = _MAX_BATCH
 
     def _check_open(self) -> None:
         if self._closed:
@@ -755,11 +784,6 @@ class LMDBStore(FetchingStore, AtomicKVStore):
             return StoreClosed("the LMDBStore is closed")
         return self._shared.error(exc, action)
 
-    def _fetch(self, lo: bytes, hi: bytes | None, reverse: bool, limit: int) -> list[KVPair]:
-        data, empty = self._data, self._empty
-        # PERFORMANCE R5: one short read transaction per batch; nothing is held in between.
-        return self._read(lambda txn: _scan(txn, data, empty, lo, hi, reverse, limit))
-
     # -- KVStore: reads ----------------------------------------------------------------------
     def get(self, key: bytes) -> bytes | None:
         # PERFORMANCE R1: the usual case inlines the gate and one short read transaction;
@@ -781,19 +805,6 @@ class LMDBStore(FetchingStore, AtomicKVStore):
                 if self._gate.resizing:
                     self._gate.wake()
         return self._get_slow(key)
-
-    def _get_slow(self, key: Any) -> bytes | None:
-        key = check_key(key)
-        if key:
-            return self._read(lambda txn: txn.get(key))
-        empty = self._empty
-        return self._read(lambda txn: txn.get(_EMPTY_SLOT, db=empty))
-
-    def meta_get(self, key: bytes) -> bytes | None:
-        """Read ``key`` from the internal metadata database (not part of the user key space)."""
-        key = _meta_key(key)
-        meta = self._meta
-        return self._read(lambda txn: txn.get(key, db=meta))
 
     # -- KVStore: writes ---------------------------------------------------------------------
     def put(self, key: bytes, value: bytes) -> None:
@@ -947,7 +958,7 @@ class LMDBStore(FetchingStore, AtomicKVStore):
 
 
 # -- snapshots -------------------------------------------------------------------------------
-class LMDBSnapshot(ReadOnlyStore, FetchingStore):
+class LMDBSnapshot(ReadOnlyStore, _TxnReader):
     """A frozen, read-only view of an :class:`LMDBStore`: one LMDB read transaction.
 
     It may be used from any thread (py-lmdb opens environments with ``MDB_NOTLS``).  Its
@@ -958,8 +969,6 @@ class LMDBSnapshot(ReadOnlyStore, FetchingStore):
     transparently when nothing was committed since the snapshot began; otherwise its data is
     gone and the next use raises :class:`~kvstore.TransactionTooOld` (take a new snapshot).
     """
-
-    _max_batch = _MAX_BATCH
 
     def _check_open(self) -> None:
         self._live_txn()
@@ -1024,10 +1033,6 @@ class LMDBSnapshot(ReadOnlyStore, FetchingStore):
         finally:
             gate.exit()
 
-    def _fetch(self, lo: bytes, hi: bytes | None, reverse: bool, limit: int) -> list[KVPair]:
-        data, empty = self._data, self._empty
-        return self._read(lambda txn: _scan(txn, data, empty, lo, hi, reverse, limit))
-
     def _read_only(self, *args: Any, **kwargs: Any) -> None:
         if self._closed:
             raise StoreClosed("the snapshot is closed")
@@ -1046,19 +1051,6 @@ class LMDBSnapshot(ReadOnlyStore, FetchingStore):
             except lmdb.Error:
                 pass
         return self._get_slow(key)
-
-    def _get_slow(self, key: Any) -> bytes | None:
-        key = check_key(key)
-        if key:
-            return self._read(lambda txn: txn.get(key))
-        empty = self._empty
-        return self._read(lambda txn: txn.get(_EMPTY_SLOT, db=empty))
-
-    def meta_get(self, key: bytes) -> bytes | None:
-        """Read ``key`` from the metadata database, in the snapshot's transaction."""
-        key = _meta_key(key)
-        meta = self._meta
-        return self._read(lambda txn: txn.get(key, db=meta))
 
     # -- life cycle --------------------------------------------------------------------------
     def close(self) -> None:
