@@ -101,6 +101,10 @@ class MutableView(DeltaKVStore):
         self._base = base
         self._base_get = base.get
         self._writes = Writes() if writes is None else writes
+        # A Writes' structures are never rebound, so the hot paths may hold them (R1).
+        self._puts_get = self._writes.puts.get
+        self._removes = self._writes.removes
+        self._adjusts = self._writes.adjusts
         self._reads: Reads | None = (Reads() if reads is None else reads) if track_reads else None
         self._lock = threading.RLock()
         self._read_only = False
@@ -212,11 +216,10 @@ class MutableView(DeltaKVStore):
         with self._lock:
             if self._closed:
                 raise self._closed_error()
-            writes = self._writes
-            value: bytes | None = writes.puts.get(key)
+            value: bytes | None = self._puts_get(key)
             if value is not None:
                 return value
-            removes = writes.removes
+            removes = self._removes
             # Emptiness tested without a Python-level call (PERFORMANCE R1).
             if (removes._ends or removes._pending) and removes.covers_key(key):
                 return None
@@ -224,8 +227,8 @@ class MutableView(DeltaKVStore):
             reads = self._reads
             if reads is not None and not (self._untracked and get_ident() in self._untracked):
                 reads._pending.append(key)  # Reads.add_key, inlined (PERFORMANCE R1)
-            if value is not None and writes.adjusts:
-                amount = writes.adjusts.get(key)
+            if value is not None and self._adjusts:
+                amount = self._adjusts.get(key)
                 if amount is not None and len(value) == 8:
                     value = encode_counter(wrap64(decode_counter(value) + amount))
             return value
