@@ -50,7 +50,7 @@ def _entry_key(version: int) -> bytes:
 _CACHE_SIZE = 4096
 
 
-class _Shape:
+class Shape:
     """The keys one commit wrote: a :class:`Mutations` with empty values and zero amounts.
 
     Conflicts depend only on keys, so that is all the log keeps.  Made from a ``Writes`` by
@@ -66,7 +66,7 @@ class _Shape:
         self._adjusts = adjusts
 
     @classmethod
-    def of(cls, writes: Writes) -> _Shape:
+    def of(cls, writes: Writes) -> Shape:
         removes = writes.removes
         return cls(list(removes) if removes else [], list(writes.puts), list(writes.adjusts))
 
@@ -92,7 +92,7 @@ class _Shape:
         )
 
     @classmethod
-    def decode(cls, data: bytes) -> _Shape:
+    def decode(cls, data: bytes) -> Shape:
         """Parse :meth:`encode`'s output; damage raises :class:`~kvstore.CorruptData`."""
         try:
             (size,) = _U32.unpack_from(data, 0)
@@ -160,7 +160,7 @@ class CommitLog:
         self.keep_seconds = keep_seconds
         self.keep_commits = keep_commits
         # version -> the keys it wrote; a commit's entry never changes once written
-        self._cache: dict[int, _Shape] = {}
+        self._cache: dict[int, Shape] = {}
         self._cache_lock = threading.Lock()
         self._commits_since_trim = 0
         self._trimmed = 0  # the newest version this process has dropped from the log
@@ -180,8 +180,11 @@ class CommitLog:
         raw = batch.meta_get(_VERSION_KEY)
         return 0 if raw is None else _U64.unpack(raw)[0]
 
-    def _shape(self, batch: LogBatch, version: int, raw: bytes | None) -> _Shape:
-        """The keys commit ``version`` wrote; another process's are parsed once, then cached."""
+    def _shape(self, batch: LogBatch, version: int, raw: bytes | None) -> Shape:
+        """The keys commit ``version`` wrote; another process's are parsed once, then cached.
+
+        Only for versions committed before the current write began (they never change).
+        """
         shape = self._cache.get(version)
         if shape is not None:
             return shape
@@ -189,11 +192,11 @@ class CommitLog:
             raw = batch.meta_get(_entry_key(version))
             if raw is None:
                 raise TransactionTooOld(f"commit {version} has left the commit history")
-        parsed = _Shape.decode(raw[_TIME.size :])
+        parsed = Shape.decode(raw[_TIME.size :])
         self._remember(version, parsed)
         return parsed
 
-    def _remember(self, version: int, shape: _Shape) -> None:
+    def _remember(self, version: int, shape: Shape) -> None:
         """Cache a commit's shape; the cache keeps about the newest _CACHE_SIZE commits."""
         with self._cache_lock:
             cache = self._cache
@@ -202,25 +205,33 @@ class CommitLog:
                 for v in sorted(cache)[: len(cache) - _CACHE_SIZE]:
                     del cache[v]
 
-    def conflicts(self, batch: LogBatch, reads: Reads, since: int, now: int) -> list[Conflict]:
-        """Conflicts between ``reads`` and every commit in ``(since, now]``."""
+    def conflicts(
+        self, batch: LogBatch, reads: Reads, since: int, now: int, pending: dict[int, Shape]
+    ) -> list[Conflict]:
+        """Conflicts between ``reads`` and every commit in ``(since, now]``.
+
+        ``pending`` holds the commits this write has appended so far (not yet durable, so not
+        yet cached: the write may still be abandoned and its versions reused by another).
+        """
         if now <= since:
             return []
-        found: list[Conflict] = []
-        cache = self._cache
         if since < self._trimmed:
             raise self._too_old(since)
-        if all(v in cache for v in range(since + 1, now + 1)):
-            pairs: Iterator[tuple[int, bytes | None]] = (
-                (v, None) for v in range(since + 1, now + 1)
-            )
-        else:
-            entries = list(batch.meta_range(_entry_key(since + 1), _entry_key(now + 1)))
-            if len(entries) != now - since:
-                raise self._too_old(since)
-            pairs = ((_U64.unpack_from(k, len(_ENTRY_PREFIX))[0], v) for k, v in entries)
-        for version, raw in pairs:
-            found.extend(reads.all_conflicts(self._shape(batch, version, raw)))
+        found: list[Conflict] = []
+        cache = self._cache
+        versions = range(since + 1, now + 1)
+        if all(v in pending or v in cache for v in versions):
+            for v in versions:
+                shape = pending.get(v) or cache[v]
+                found.extend(reads.all_conflicts(shape))
+            return found
+        entries = list(batch.meta_range(_entry_key(since + 1), _entry_key(now + 1)))
+        if len(entries) != now - since:
+            raise self._too_old(since)
+        for key, raw in entries:
+            v = _U64.unpack_from(key, len(_ENTRY_PREFIX))[0]
+            shape = pending.get(v) or self._shape(batch, v, raw)
+            found.extend(reads.all_conflicts(shape))
         return found
 
     def _too_old(self, since: int) -> TransactionTooOld:
@@ -229,15 +240,24 @@ class CommitLog:
             f"({self.keep_commits} commits / {self.keep_seconds:g} s)"
         )
 
-    def append(self, batch: LogBatch, version: int, writes: Writes) -> int:
-        """Record ``writes`` as the commit after ``version``; return the new version."""
+    def append(
+        self, batch: LogBatch, version: int, writes: Writes, pending: dict[int, Shape]
+    ) -> int:
+        """Record ``writes`` as the commit after ``version``; return the new version.
+
+        The entry goes into ``pending``; :meth:`remember` caches it once the write is durable.
+        """
         version += 1
-        # Only keys matter for conflicts; parsing waits until a later commit needs it (R6).
-        shape = _Shape.of(writes)
+        shape = Shape.of(writes)
         batch.meta_put(_entry_key(version), _TIME.pack(time.time()) + shape.encode())
         batch.meta_put(_VERSION_KEY, _U64.pack(version))
-        self._remember(version, shape)
+        pending[version] = shape
         return version
+
+    def remember(self, pending: dict[int, Shape]) -> None:
+        """After a successful write: cache what it appended, for later validations here."""
+        for version, shape in pending.items():
+            self._remember(version, shape)
 
     def trim(self, batch: LogBatch, version: int) -> None:
         """Drop entries outside both retention windows (amortized: every 64 commits)."""
@@ -260,11 +280,6 @@ class CommitLog:
             # the write is then abandoned: refusing a few more old snapshots is harmless.)
             self._trimmed = max(self._trimmed, doomed[-1][1])
 
-    def forget_cache(self) -> None:
-        """Drop cached entries (after a failed write whose entries never landed)."""
-        with self._cache_lock:
-            self._cache.clear()
-
 
 class StoreLog(CommitLog):
     """The log kept in an LMDB store's metadata database, shared by every process."""
@@ -284,30 +299,50 @@ class StoreLog(CommitLog):
 
 
 class _LocalBatch:
-    """A :class:`LogBatch` over an AtomicKVStore and an in-memory metadata map."""
+    """A :class:`LogBatch` over an AtomicKVStore and an in-memory metadata map.
 
-    def __init__(self, store: AtomicKVStore, meta: SortedDict, sync: bool | None) -> None:
-        self._store = store
+    Everything is buffered and applied by :meth:`commit` only once the write function has
+    returned, so a write abandoned by an exception leaves neither data nor log behind.
+    """
+
+    def __init__(self, meta: SortedDict) -> None:
         self._meta = meta
-        self._sync = sync
+        self._mutations: list[Mutations] = []
+        self._meta_puts: dict[bytes, bytes] = {}
+        self._meta_deletes: set[bytes] = set()
 
     def apply(self, mutations: Mutations) -> None:
-        self._store.apply(mutations, sync=self._sync)
+        self._mutations.append(mutations)
 
     def meta_get(self, key: bytes) -> bytes | None:
-        value: bytes | None = self._meta.get(key)
+        if key in self._meta_deletes:
+            return None
+        value: bytes | None = self._meta_puts.get(key, self._meta.get(key))
         return value
 
     def meta_put(self, key: bytes, value: bytes) -> None:
-        self._meta[key] = value
+        self._meta_deletes.discard(key)
+        self._meta_puts[key] = value
 
     def meta_delete(self, key: bytes) -> None:
-        self._meta.pop(key, None)
+        self._meta_puts.pop(key, None)
+        self._meta_deletes.add(key)
 
     def meta_range(self, min_key: bytes, max_key: bytes | None) -> Iterator[tuple[bytes, bytes]]:
+        keys = set(self._meta.irange(min_key, max_key, inclusive=(True, False)))
+        keys.update(k for k in self._meta_puts if k >= min_key and (max_key is None or k < max_key))
+        for key in sorted(keys - self._meta_deletes):
+            value = self.meta_get(key)
+            if value is not None:
+                yield key, value
+
+    def commit(self, store: AtomicKVStore, sync: bool | None) -> None:
+        for mutations in self._mutations:
+            store.apply(mutations, sync=sync)
         meta = self._meta
-        for key in list(meta.irange(min_key, max_key, inclusive=(True, False))):
-            yield key, meta[key]
+        for key in self._meta_deletes:
+            meta.pop(key, None)
+        meta.update(self._meta_puts)
 
 
 class LocalLog(CommitLog):
@@ -326,4 +361,7 @@ class LocalLog(CommitLog):
 
     def atomic(self, fn: Callable[[LogBatch], T], sync: bool | None) -> T:
         with self._lock:
-            return fn(_LocalBatch(self._store, self._meta, sync))
+            batch = _LocalBatch(self._meta)
+            result = fn(batch)
+            batch.commit(self._store, sync)
+            return result

@@ -27,7 +27,7 @@ import attrs
 
 from kvstore.backends.lmdb import LMDBStore
 from kvstore.backends.memory import MemoryStore
-from kvstore.commitlog import CommitLog, LocalLog, LogBatch, StoreLog
+from kvstore.commitlog import CommitLog, LocalLog, LogBatch, Shape, StoreLog
 from kvstore.errors import (
     KVError,
     RetryTransaction,
@@ -343,12 +343,16 @@ class Database(Closeable):
     def _write_group(self, group: list[_Request]) -> None:
         log = self._log
 
+        pending: dict[int, Shape] = {}
+
         def write(batch: LogBatch) -> dict[int, BaseException]:
+            # May run more than once (the store may start the write over): start afresh.
             errors: dict[int, BaseException] = {}
+            pending.clear()
             version = log.read_version(batch)
             for i, req in enumerate(group):
                 try:
-                    conflicts = log.conflicts(batch, req.reads, req.version, version)
+                    conflicts = log.conflicts(batch, req.reads, req.version, version, pending)
                 except RetryTransaction as e:
                     errors[i] = e
                     continue
@@ -358,7 +362,7 @@ class Database(Closeable):
                     )
                     continue
                 batch.apply(req.writes)
-                version = log.append(batch, version, req.writes)
+                version = log.append(batch, version, req.writes, pending)
                 req.committed = version
             log.trim(batch, version)
             return errors
@@ -366,10 +370,10 @@ class Database(Closeable):
         try:
             errors = log.atomic(write, self._sync)
         except BaseException as e:
-            log.forget_cache()
             for req in group:
                 req.finish(e)
             return
+        log.remember(pending)
         with self._stats_lock:
             for i in range(len(group)):
                 err = errors.get(i)
