@@ -25,7 +25,7 @@ from kvstore.errors import KVError, ReadOnlyError, StoreClosed
 from kvstore.keys import MAX_KEY_SIZE, check_bound, check_bounds, check_key, check_value, key_after
 from kvstore.mutations import Mutations, Writes
 from kvstore.reads import Reads
-from kvstore.store import KVPair, KVStore, RangeIterator, make_pair
+from kvstore.store import KVPair, KVStore, RangeIterator, checked_mutations, make_pair
 
 __all__ = ["DeltaKVStore", "MutableView"]
 
@@ -296,10 +296,22 @@ class MutableView(DeltaKVStore):
             self._changed()
 
     def apply(self, mutations: Mutations) -> None:
-        """Record ``mutations`` as if each were done here (removes, puts, adjusts), atomically."""
+        """Record ``mutations`` as if each were done here (removes, puts, adjusts).
+
+        All or nothing: every item is checked before any is recorded.
+        """
+        removes, puts, adjusts = checked_mutations(mutations)
         with self._lock:
             self._check_writable()
-            super().apply(mutations)
+            writes = self._writes
+            for r in removes:
+                if r.max_key is None or r.min_key < r.max_key:
+                    writes.record_remove_range(r.min_key, r.max_key)
+            for key, value in puts:
+                writes.record_put(key, value)
+            for key, amount in adjusts:
+                writes.record_adjust(key, amount)
+            self._changed()
 
     def close(self) -> None:
         """Close the view and its open iterators (recording what they read).

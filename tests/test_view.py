@@ -351,3 +351,14 @@ class ViewMachine(RuleBasedStateMachine):
 
 ViewMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
 TestViewMachine = ViewMachine.TestCase
+
+
+def test_apply_is_all_or_nothing_on_bad_input() -> None:
+    from tests.storekit import SimpleMutations
+
+    view = MutableView(base_with(b"a"))
+    bad = SimpleMutations(removes=[KeyRange(b"", None)], puts=[(b"b", b"1"), (b"c", "str")])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="value"):
+        view.apply(bad)
+    assert view.writes == Writes()
+    assert view.get(b"a") == b"base-a"
