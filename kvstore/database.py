@@ -394,8 +394,9 @@ class Database(Closeable):
         with jittered exponential backoff; then re-raises the last error, whose ``attempts``
         says how many attempts were made.
         """
-        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
-            raise ValueError(f"retries must be an int >= 0, not {retries!r}")
+        if not callable(fn):
+            raise TypeError(f"fn must be callable, not {type(fn).__name__}")
+        _check_retries(retries)
         attempt = 0
         while True:
             attempt += 1
@@ -433,7 +434,12 @@ class Database(Closeable):
         transaction instead, without committing or retrying.
         """
 
+        _check_retries(retries)
+
         def decorate(f: Callable[..., R]) -> Callable[..., R]:
+            if not callable(f):
+                raise TypeError(f"transactional needs a function, not {type(f).__name__}")
+
             @functools.wraps(f)
             def wrapper(*args: Any, **kwargs: Any) -> R:
                 if args and isinstance(args[0], Transaction):
@@ -484,6 +490,11 @@ class Database(Closeable):
 
     def __repr__(self) -> str:
         return f"<Database on {type(self._store).__name__}, durability={self._durability}>"
+
+
+def _check_retries(retries: Any) -> None:
+    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+        raise ValueError(f"retries must be an int >= 0, not {retries!r}")
 
 
 def _backoff(attempt: int) -> float:

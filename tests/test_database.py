@@ -478,3 +478,57 @@ def test_transaction_sees_commits_from_another_process_for_conflicts(tmp_path: P
 def _counter_worker_put(path: str) -> None:
     with kvstore.open(path, durability="none") as db, db.transaction() as tx:
         tx.put(b"k", b"from another process")
+
+
+def test_bad_arguments_name_themselves(db: Database) -> None:
+    with pytest.raises(TypeError, match="fn"):
+        db.run(42)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="retries"):
+        db.run(lambda tx: None, retries=-1)
+    with pytest.raises(ValueError, match="retries"):
+        db.transactional(retries="3")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="history_commits"):
+        Database(MemoryStore(), history_commits=0)
+    with pytest.raises(TypeError, match="store"):
+        Database({})  # type: ignore[arg-type]
+
+
+def _fill_until_full(path: str, limit: int, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    committed = []
+    try:
+        with kvstore.open(path, durability="sync") as db:
+            for i in range(100_000):
+                tx = db.transaction()
+                tx.put(b"k%06d" % i, b"x" * 2000)
+                try:
+                    tx.commit()
+                except kvstore.StoreFull:
+                    queue.put(("full", committed))
+                    # the database stays usable for reads after a failed commit
+                    with db.transaction() as check:
+                        assert check.get(b"k%06d" % (i - 1)) is not None if i else True
+                    return
+                committed.append(i)
+        queue.put(("never full", committed))
+    except BaseException as e:  # pragma: no cover - reported to the parent
+        queue.put(("error", repr(e)))
+
+
+@pytest.mark.slow
+def test_full_disk_fails_the_commit_and_keeps_every_earlier_one(tmp_path: Path) -> None:
+    path = str(tmp_path / "db")
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    p = ctx.Process(target=_fill_until_full, args=(path, 4 * 1024 * 1024, queue))
+    p.start()
+    outcome, committed = queue.get(timeout=120)
+    p.join(timeout=60)
+    assert outcome == "full", committed
+    with kvstore.open(path) as db, db.transaction() as tx:
+        present = {int(k[1:]) for k, _ in tx.get_range(b"k", b"l")}
+    assert present == set(committed)
