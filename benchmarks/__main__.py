@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument(
         "--quick",
         action="store_true",
-        help="20,000 keys, 3 repetitions: under a minute (what `kvstore bench` runs)",
+        help="20,000 keys, 5 repetitions (peer rows 3): ~15 s (what `kvstore bench` runs)",
     )
     mode.add_argument(
         "--full",
@@ -44,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--rows",
         metavar="IDS",
-        help="comma-separated rows to run: ids (R1, R5 = R5a-c, L0 = L0a-d) or issues "
+        help="comma-separated rows to run: ids (R1, R5 = R5a-c, L0 = L0a-d, P = P-set and "
+        "P-get) or issues "
         "(core, view, transaction, records, persidict); default: all",
     )
     return parser

@@ -24,6 +24,9 @@ It runs ``n // 20`` operations, since each waits for the disk.
 
 ``sqlitedict`` and ``diskcache`` are benchmark-only tools (``pip install sqlitedict
 diskcache``); a missing one is skipped with a message and its column is ``None``.
+
+Run it alone (``python benchmarks/bench_persidict.py [--quick]``) for this table, or as the
+suite's P-set/P-get rows (``python -m benchmarks --rows P``): both call :func:`measure`.
 """
 
 from __future__ import annotations
@@ -36,12 +39,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import kvstore
 
-__all__ = ["run"]
+__all__ = ["NAMES", "PEERS", "Figures", "measure", "run", "sizes"]
 
 Value = dict[str, Any]
 
@@ -119,17 +123,41 @@ class _DiskCache(_Side):
         self.d.close()
 
 
+#: The peers, in the order their columns print: (name, module to import, side factory).
+PEERS: tuple[tuple[str, str, Callable[[], _Side]], ...] = (
+    ("sqlitedict", "sqlitedict", _SqliteDict),
+    ("diskcache", "diskcache", _DiskCache),
+)
+
+#: Every column, in print order; ``kvstore_sync`` is informative, not a competitor.
+NAMES = ("kvstore", *(name for name, _, _ in PEERS), "kvstore_sync")
+
+
 def _available(module: str) -> bool:
     try:
         __import__(module)
     except ImportError:
-        print(
-            f"bench_persidict: {module} is not installed; skipping its column "
-            f"(pip install {module})",
-            file=sys.stderr,
-        )
         return False
     return True
+
+
+def sizes(quick: bool) -> tuple[int, int]:
+    """Operations per store and repetitions: ``--quick`` or the standard run."""
+    return (2_000, 3) if quick else (20_000, 5)
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One measurement of every store: median set and get rates (ops/s) by column name.
+
+    ``ops`` maps each store measured to the operations one repetition performed (``n``, or
+    ``n // 20`` for ``kvstore_sync``); ``skipped`` names the peers not installed.
+    """
+
+    sets: dict[str, float]
+    gets: dict[str, float]
+    ops: dict[str, int]
+    skipped: tuple[str, ...]
 
 
 def _timed(fn: Callable[[str], Any], keys: list[str]) -> float:
@@ -163,15 +191,19 @@ def _one_rep(side: _Side, n: int, seed: int) -> tuple[float, float]:
     return n / set_seconds, n / get_seconds
 
 
-def run(quick: bool) -> list[dict[str, Any]]:
-    """Measure and return the P-set and P-get rows (ops/s; ``None`` for a skipped store)."""
-    n = 2_000 if quick else 20_000
-    reps = 3 if quick else 5
+def measure(n: int, reps: int) -> Figures:
+    """Set then get ``n`` keys in every installed store, ``reps`` rotating turns: the medians.
+
+    The one implementation behind both this script and the suite's P-set/P-get rows
+    (:mod:`benchmarks.peers`).
+    """
     sides: list[tuple[_Side, int]] = [(_KVStore("none"), n), (_KVStore("sync"), max(n // 20, 100))]
-    if _available("sqlitedict"):
-        sides.append((_SqliteDict(), n))
-    if _available("diskcache"):
-        sides.append((_DiskCache(), n))
+    skipped: list[str] = []
+    for name, module, factory in PEERS:
+        if _available(module):
+            sides.append((factory(), n))
+        else:
+            skipped.append(name)
     sets: dict[str, list[float]] = {side.name: [] for side, _ in sides}
     gets: dict[str, list[float]] = {side.name: [] for side, _ in sides}
     for rep in range(reps):
@@ -180,27 +212,43 @@ def run(quick: bool) -> list[dict[str, Any]]:
             set_rate, get_rate = _one_rep(side, count, seed=rep)
             sets[side.name].append(set_rate)
             gets[side.name].append(get_rate)
+    return Figures(
+        sets={name: statistics.median(rates) for name, rates in sets.items()},
+        gets={name: statistics.median(rates) for name, rates in gets.items()},
+        ops={side.name: count for side, count in sides},
+        skipped=tuple(skipped),
+    )
 
-    def row(row_id: str, workload: str, rates: dict[str, list[float]]) -> dict[str, Any]:
+
+def run(quick: bool) -> list[dict[str, Any]]:
+    """Measure and return the P-set and P-get rows (ops/s; ``None`` for a skipped store)."""
+    n, reps = sizes(quick)
+    figures = measure(n, reps)
+    for name in figures.skipped:
+        print(
+            f"bench_persidict: {name} is not installed; skipping its column (pip install {name})",
+            file=sys.stderr,
+        )
+
+    def row(row_id: str, workload: str, rates: dict[str, float]) -> dict[str, Any]:
         out: dict[str, Any] = {"id": row_id, "workload": workload}
-        for name in ("kvstore", "sqlitedict", "diskcache", "kvstore_sync"):
-            out[name] = statistics.median(rates[name]) if rates.get(name) else None
+        for name in NAMES:
+            out[name] = rates.get(name)
         return out
 
     return [
-        row("P-set", f"{n:,} d[key] = small dict, one committed write each", sets),
-        row("P-get", f"{n:,} d[key] of stored keys, shuffled", gets),
+        row("P-set", f"{n:,} d[key] = small dict, one committed write each", figures.sets),
+        row("P-get", f"{n:,} d[key] of stored keys, shuffled", figures.gets),
     ]
 
 
 def _main() -> None:
     quick = "--quick" in sys.argv[1:]
     rows = run(quick)
-    names = ("kvstore", "sqlitedict", "diskcache", "kvstore_sync")
-    print(f"{'id':6} {'workload':50} " + " ".join(f"{name:>13}" for name in names))
+    print(f"{'id':6} {'workload':50} " + " ".join(f"{name:>13}" for name in NAMES))
     for r in rows:
         cells = " ".join(
-            f"{r[name]:>13,.0f}" if r[name] is not None else f"{'skipped':>13}" for name in names
+            f"{r[name]:>13,.0f}" if r[name] is not None else f"{'skipped':>13}" for name in NAMES
         )
         print(f"{r['id']:6} {r['workload']:50} {cells}")
     print("ops/s, median of the repetitions; durability: see benchmarks/bench_persidict.py")

@@ -157,7 +157,8 @@ class Measurement:
     ``unit`` names what ``kv`` counts (``ops/s`` unless said); ``raw_label`` marks a
     comparison column that is not raw py-lmdb in one thread; the ratio is ``kv / raw``;
     ``passed`` is False when a condition of the row other than its figure failed (R10's
-    conflicts and total).
+    conflicts and total); ``figures`` optionally holds every compared store's rate by name
+    (the peer rows), for the plot.
     """
 
     kv: float
@@ -166,6 +167,7 @@ class Measurement:
     raw_label: str = ""
     passed: bool = True
     notes: list[str] = field(default_factory=list)
+    figures: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 A row's thresholds live here and nowhere else; its ``measure`` function (in the module of
 its concern) only measures.  ``--rows`` picks rows by id (``R5`` means R5a, R5b and R5c;
-``L0`` means L0a-L0d) or by issue (``core``, ``view``, ``transaction``, ``records``,
-``persidict``).
+``L0`` means L0a-L0d, ``P`` means P-set and P-get) or by issue (``core``, ``view``,
+``transaction``, ``records``, ``persidict``).
 """
 
 from __future__ import annotations
@@ -72,7 +72,8 @@ def _matches(row: Row, token: str) -> bool:
     row_id = row.id.lower()
     if token in (row_id, row.issue):
         return True
-    return row_id.startswith(token) and row_id[len(token) :].isalpha()
+    rest = row_id[len(token) :]
+    return row_id.startswith(token) and (rest.isalpha() or rest.startswith("-"))
 
 
 def select(tokens: Iterable[str] | None) -> list[Row]:
