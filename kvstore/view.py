@@ -110,7 +110,8 @@ class MutableView(DeltaKVStore):
         self._read_only = False
         # thread ident -> stack of allow_writes flags, for without_read_tracking()
         self._untracked: dict[int, list[bool]] = {}
-        self._iterators: weakref.WeakSet[_ViewIterator] = weakref.WeakSet()
+        # Open iterators, made on first use: most transactions never scan (PERFORMANCE R6).
+        self._iterators: weakref.WeakSet[_ViewIterator] | None = None
         self._open_iterators = 0  # len(_iterators), kept cheap to test on every write (R3)
         self._closed = False
 
@@ -126,7 +127,7 @@ class MutableView(DeltaKVStore):
     @property
     def reads(self) -> Reads | None:
         with self._lock:
-            if self._open_iterators:
+            if self._open_iterators and self._iterators is not None:
                 for it in list(self._iterators):
                     it._flush_span()
             return self._reads
@@ -195,7 +196,7 @@ class MutableView(DeltaKVStore):
 
     def _changed(self) -> None:
         """After a mutation: open iterators must re-seek before returning anything more."""
-        if self._open_iterators:
+        if self._open_iterators and self._iterators is not None:
             for it in list(self._iterators):
                 it._cut()
 
@@ -241,6 +242,8 @@ class MutableView(DeltaKVStore):
             if self._closed:
                 raise self._closed_error()
             it = _ViewIterator(self, lo, hi, bool(reverse), self._tracking() is not None)
+            if self._iterators is None:
+                self._iterators = weakref.WeakSet()
             self._iterators.add(it)
             self._open_iterators += 1
             return it
@@ -320,7 +323,7 @@ class MutableView(DeltaKVStore):
         the base is left open.  Idempotent.
         """
         with self._lock:
-            if self._open_iterators:
+            if self._open_iterators and self._iterators is not None:
                 for it in list(self._iterators):
                     it.close()
             self._closed = True
@@ -540,7 +543,8 @@ class _ViewIterator(RangeIterator):
         if not self._released:
             self._released = True
             view = self._view
-            view._iterators.discard(self)
+            if view._iterators is not None:
+                view._iterators.discard(self)
             view._open_iterators -= 1
 
     def __iter__(self) -> Iterator[KVPair]:

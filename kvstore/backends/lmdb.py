@@ -583,18 +583,30 @@ def _checked(
     either way, and the hot paths skip a pass over every item (PERFORMANCE R4, R6).
     """
     if type(mutations) is Writes:
-        removes = mutations.removes
+        removes, adjusts = mutations.removes, mutations.adjusts
         return (
-            list(removes) if removes else [],
+            list(removes) if removes._ends or removes._pending else [],
             mutations.puts,
-            list(mutations.adjusts.items()),
+            list(adjusts.items()) if dict.__len__(adjusts) else [],
         )
     return checked_mutations(mutations)
+
+
+def _txn_get(txn: _Txn, key: bytes, db: _Db) -> bytes | None:
+    value: bytes | None = txn.get(key, db=db)
+    return value
 
 
 def _put_map(txn: _Txn, data: _Db, empty: _Db, puts: SortedMap[bytes, bytes]) -> None:
     """Put a Writes' puts straight from its map: no list of pairs is built (PERFORMANCE R4)."""
     count = len(puts)
+    if count == 1:  # the common small transaction: nothing to sort (PERFORMANCE R6)
+        ((key, value),) = dict.items(puts)
+        if key:
+            txn.put(key, value, db=data)
+        else:
+            txn.put(_EMPTY_SLOT, value, db=empty)
+        return
     start = 0
     if b"" in puts:  # the smallest key: first in sorted order
         txn.put(_EMPTY_SLOT, puts[b""], db=empty)
@@ -1119,15 +1131,24 @@ class LMDBBatch:
     def meta_get(self, key: bytes) -> bytes | None:
         """The metadata value of ``key``, or ``None``."""
         key = _meta_key(key)
-        meta = self._store._meta
-        return self._run(lambda txn: txn.get(key, db=meta))
+        return self._run(functools.partial(_txn_get, key=key, db=self._store._meta))
 
     def meta_put(self, key: bytes, value: bytes) -> None:
         """Set metadata ``key`` to ``value``."""
         key = _meta_key(key)
         value = check_value(value)
-        meta = self._store._meta
-        self._run(lambda txn: txn.put(key, value, db=meta))
+        txn = self._txn
+        if txn is None or self._map_full:  # _run raises the right error
+            self._run(lambda txn: None)
+            return
+        # Every commit writes two metadata records: no closure per call (PERFORMANCE R6).
+        try:
+            txn.put(key, value, db=self._store._meta)
+        except lmdb.MapFullError:
+            self._map_full = True
+            raise _MapFull from None
+        except lmdb.Error as exc:
+            raise self._store._error(exc, "writing") from exc
 
     def meta_delete(self, key: bytes) -> None:
         """Delete metadata ``key`` (nothing happens when it is absent)."""
