@@ -37,7 +37,7 @@ from kvstore.ranges import KeyRange
 from kvstore.store import KVPair
 from tests.storekit import SimpleMutations
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 LONGEST = b"k" * MAX_KEY_SIZE  # a key of the maximum length
 AFTER_LONGEST = key_after(LONGEST)  # a 512-byte bound: LMDB cannot seek to it directly
 
