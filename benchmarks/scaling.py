@@ -5,17 +5,20 @@ its own data set (the first keys of one seeded sequence) and its own databases; 
 ``min(n, 100,000)`` random gets at every size, R4 commits n puts, R5a scans n pairs.  The
 figures are microseconds per operation, kvstore and raw, medians of interleaved repetitions.
 
-:func:`plot` draws the main table's ratios and these curves into docs/performance.png when
-matplotlib is importable; it is never a dependency of kvstore.
+:func:`plot` draws the main table's ratios, these curves and, when the PersiDict rows ran,
+every store's rate in them into docs/performance.png when matplotlib is importable; it is
+never a dependency of kvstore.
 """
 
 from __future__ import annotations
 
+import math
 import tempfile
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from benchmarks.data import Dataset, Fixture
 from benchmarks.harness import Config, Result, Side, interleave, median_rate
@@ -95,6 +98,43 @@ def format_scaling(points: Sequence[ScalePoint]) -> str:
     return "\n".join(lines)
 
 
+def _plot_peers(ax: Any, rows: Sequence[Result], formatter: Any) -> None:
+    """Grouped bars: every store's rate in each peer row (P-set, P-get), log scale."""
+    names: list[str] = []
+    for r in rows:
+        assert r.measurement is not None
+        names += [name for name in r.measurement.figures if name not in names]
+    height = 0.8 / len(names)
+    for i, name in enumerate(names):
+        offset = (i - (len(names) - 1) / 2) * height
+        bars = [
+            (g + offset, r.measurement.figures[name])
+            for g, r in enumerate(rows)
+            if r.measurement is not None and name in r.measurement.figures
+        ]
+        ax.barh(
+            [y for y, _ in bars], [x for _, x in bars], height=height, color=f"C{i}", label=name
+        )
+        for y, rate in bars:
+            ax.annotate(
+                f"{rate:,.0f}",
+                (rate, y),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize="small",
+            )
+    ax.set_yticks(range(len(rows)), [r.id for r in rows])
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    lowest = min(x for r in rows if r.measurement for x in r.measurement.figures.values())
+    ax.set_xlim(10 ** math.floor(math.log10(lowest) - 0.5), ax.get_xlim()[1] * 4)
+    ax.xaxis.set_major_formatter(formatter(lambda x, _: f"{x:,.0f}"))
+    ax.set_xlabel("operations per second (higher is better; log scale)")
+    ax.set_title("PersiDict against its peers")
+    ax.legend(loc="upper right", fontsize="small")
+
+
 def plot(results: Sequence[Result], points: Sequence[ScalePoint], path: Path = PLOT_PATH) -> str:
     """Draw the ratios and the scaling curves into ``path``; say what happened."""
     try:
@@ -107,12 +147,32 @@ def plot(results: Sequence[Result], points: Sequence[ScalePoint], path: Path = P
         return "matplotlib is not installed: no plot (pip install matplotlib to get one)"
 
     ratio_rows = [r for r in results if r.ratio is not None and r.target.ratio is not None]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5.5))
+    peer_rows = [r for r in results if r.measurement is not None and r.measurement.figures]
+    widths = [1.15, 1.0, 0.75] if peer_rows else [1.0, 1.0]
+    fig, axes = plt.subplots(
+        1, len(widths), figsize=(6.5 * sum(widths), 6), gridspec_kw={"width_ratios": widths}
+    )
+    left, right = axes[0], axes[1]
     if ratio_rows:
-        labels = [r.id for r in ratio_rows]
+
+        def label(r: Result) -> str:
+            m = r.measurement
+            mark = m.raw_label.strip("()") if m is not None and m.raw_label else ""
+            return f"{r.id} (vs {mark})" if mark else r.id
+
+        labels = [label(r) for r in ratio_rows]
         ys = range(len(ratio_rows))
         colors = ["tab:green" if r.ok else "tab:red" for r in ratio_rows]
         left.barh(ys, [r.ratio or 0.0 for r in ratio_rows], color=colors)
+        for y, r in zip(ys, ratio_rows, strict=True):
+            left.annotate(  # right of the bar and of the target mark, never on them
+                f"{r.ratio:.2f}x",
+                (max(r.ratio or 0.0, r.target.ratio or 0.0), y),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize="small",
+            )
         left.scatter(
             [r.target.ratio for r in ratio_rows],
             ys,
@@ -129,9 +189,13 @@ def plot(results: Sequence[Result], points: Sequence[ScalePoint], path: Path = P
         left.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}x"))
         left.set_xlim(0.02, max(5.0, *(2 * (r.ratio or 0.0) for r in ratio_rows)))
         left.axvline(1.0, color="grey", linewidth=0.8)
-        left.set_xlabel("kvstore / raw py-lmdb (higher is better; log scale)")
-        left.set_title("kvstore against raw LMDB, same run")
-        left.legend(loc="lower right")
+        left.set_xlabel(
+            "kvstore / raw py-lmdb, or the named comparison (higher is better; log scale)"
+        )
+        left.set_title("kvstore against raw LMDB (and peers), same run")
+        left.legend(loc="upper right")
+    if peer_rows:
+        _plot_peers(axes[2], peer_rows, FuncFormatter)
     workloads = sorted({p.workload for p in points})
     for i, workload in enumerate(workloads):
         mine = sorted((p for p in points if p.workload == workload), key=lambda p: p.n)
