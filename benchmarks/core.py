@@ -10,7 +10,7 @@ from contextlib import ExitStack
 
 import kvstore
 from benchmarks.data import open_raw
-from benchmarks.harness import Context, Measurement, Side, Stopwatch, check, compare
+from benchmarks.harness import Context, Measurement, Side, Stopwatch, check, compare, raw_gets
 
 __all__ = ["l0a_get", "l0b_snapshot_get", "l0c_put", "l0d_scan"]
 
@@ -67,12 +67,7 @@ def l0b_snapshot_get(ctx: Context) -> Measurement:
             return sw.seconds
 
         def raw() -> float:
-            with env.begin() as txn:
-                get = txn.get
-                with Stopwatch() as sw:
-                    for key in lookups:
-                        get(key)
-            return sw.seconds
+            return raw_gets(env, lookups)
 
         n = len(lookups)
         return compare(Side(n, kv), Side(n, raw), ctx.reps)

@@ -16,6 +16,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from benchmarks.data import Fixture
 
@@ -128,6 +129,20 @@ class Stopwatch:
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self._start
+
+
+def time_gets(get: Callable[[bytes], object], keys: Sequence[bytes]) -> float:
+    """Seconds taken by ``get(key)`` for every key, in order."""
+    with Stopwatch() as sw:
+        for key in keys:
+            get(key)
+    return sw.seconds
+
+
+def raw_gets(env: Any, keys: Sequence[bytes]) -> float:
+    """Seconds taken by raw ``txn.get`` of every key, in one read transaction of ``env``."""
+    with env.begin() as txn:
+        return time_gets(txn.get, keys)
 
 
 def interleave(sides: Sequence[Side], reps: int) -> list[list[float]]:

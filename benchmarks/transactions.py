@@ -25,6 +25,7 @@ from benchmarks.harness import (
     Stopwatch,
     check,
     compare,
+    raw_gets,
 )
 
 __all__ = [
@@ -63,12 +64,7 @@ def r2_tx_get(ctx: Context) -> Measurement:
             return sw.seconds
 
         def raw() -> float:
-            with env.begin() as txn:
-                get = txn.get
-                with Stopwatch() as sw:
-                    for key in lookups:
-                        get(key)
-            return sw.seconds
+            return raw_gets(env, lookups)
 
         n = len(lookups)
         return compare(Side(n, kv), Side(n, raw), ctx.reps)

@@ -12,7 +12,7 @@ import lmdb
 
 import kvstore
 from benchmarks.data import Fixture, open_raw
-from benchmarks.harness import Context, Measurement, Side, Stopwatch, check, compare
+from benchmarks.harness import Context, Measurement, Side, Stopwatch, check, compare, raw_gets
 
 __all__ = [
     "r1_sides",
@@ -51,12 +51,7 @@ def r1_sides(fixture: Fixture, stack: ExitStack, lookups: list[bytes]) -> tuple[
         return sw.seconds
 
     def raw() -> float:
-        with env.begin() as txn:
-            get = txn.get
-            with Stopwatch() as sw:
-                for key in lookups:
-                    get(key)
-        return sw.seconds
+        return raw_gets(env, lookups)
 
     return Side(len(lookups), kv), Side(len(lookups), raw)
 
