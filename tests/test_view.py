@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
 
@@ -362,3 +363,38 @@ def test_apply_is_all_or_nothing_on_bad_input() -> None:
         view.apply(bad)
     assert view.writes == Writes()
     assert view.get(b"a") == b"base-a"
+
+
+def test_no_read_is_lost_while_another_thread_folds_the_reads() -> None:
+    base = MemoryStore()
+    view = MutableView(base)
+    stop = threading.Event()
+
+    def folder() -> None:
+        while not stop.is_set():
+            reads = view.reads  # folds the queued point reads, concurrently with the gets
+            assert reads is not None
+            reads.contains(b"x")
+
+    def reader(n: int) -> None:
+        for i in range(3000):
+            view.get(b"%d-%05d" % (n, i))
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: hit the race windows
+    f = threading.Thread(target=folder)
+    f.start()
+    readers = [threading.Thread(target=reader, args=(n,)) for n in range(3)]
+    for t in readers:
+        t.start()
+    for t in readers:
+        t.join()
+    stop.set()
+    f.join()
+    sys.setswitchinterval(switch)
+    reads = view.reads
+    assert reads is not None
+    missing = [
+        (n, i) for n in range(3) for i in range(3000) if not reads.contains(b"%d-%05d" % (n, i))
+    ]
+    assert missing == []
