@@ -6,7 +6,7 @@ range helpers) and a tiny dict-based plain ``KVStore`` that relies on the base c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from kvstore.counters import decode_counter, encode_counter, wrap64
 from kvstore.keys import check_bounds, check_key, check_value
 from kvstore.prefix import PrefixStore
 from kvstore.store import BatchRangeIterator, RangeIterator
+from tests.storekit import SimpleMutations
 
 
 class DictStore(KVStore):
@@ -49,27 +50,6 @@ class DictStore(KVStore):
 
     def remove(self, key: bytes) -> None:
         self.data.pop(check_key(key), None)
-
-
-class Muts:
-    """A minimal ``Mutations`` value."""
-
-    def __init__(
-        self,
-        removes: Iterable[KeyRange] = (),
-        puts: Iterable[tuple[bytes, bytes]] = (),
-        adjusts: Iterable[tuple[bytes, int]] = (),
-    ) -> None:
-        self.removes, self.puts, self.adjusts = sorted(removes), sorted(puts), sorted(adjusts)
-
-    def remove_ranges(self) -> Iterator[KeyRange]:
-        return iter(self.removes)
-
-    def put_pairs(self) -> Iterator[tuple[bytes, bytes]]:
-        return iter(self.puts)
-
-    def adjust_pairs(self) -> Iterator[tuple[bytes, int]]:
-        return iter(self.adjusts)
 
 
 BASES: dict[str, Callable[[], KVStore]] = {"memory": MemoryStore, "dict": DictStore}
@@ -176,7 +156,7 @@ def test_unbounded_remove_range_removes_only_the_prefix(base: KVStore, prefix: b
 @pytest.mark.parametrize("prefix", PREFIXES)
 def test_apply_of_a_full_remove_removes_only_the_prefix(base: KVStore, prefix: bytes) -> None:
     ps, _ = filled(base, prefix)
-    ps.apply(Muts(removes=[KeyRange.FULL]))
+    ps.apply(SimpleMutations(removes=[KeyRange.FULL]))
     assert contents(base) == outside(prefix)
 
 
@@ -195,7 +175,7 @@ def test_counters_stay_inside(base: KVStore, prefix: bytes) -> None:
     base.put(b"c", base.encode_counter(1))
     base.put(prefix + b"c", base.encode_counter(10))
     ps.adjust_counter(b"c", 5)
-    ps.apply(Muts(adjusts=[(b"c", 2)]))
+    ps.apply(SimpleMutations(adjusts=[(b"c", 2)]))
     assert base.decode_counter(base.get(prefix + b"c") or b"") == 17
     assert base.get(b"c") == base.encode_counter(1)
     ps.adjust_counter(b"missing", 1)
@@ -273,7 +253,7 @@ def test_key_limit_is_max_key_size_minus_the_prefix(base: KVStore) -> None:
         lambda: ps.remove(too_long),
         lambda: ps.adjust_counter(too_long, 1),
         lambda: ps.get_at_least(too_long),
-        lambda: ps.apply(Muts(puts=[(too_long, b"x")])),
+        lambda: ps.apply(SimpleMutations(puts=[(too_long, b"x")])),
     ):
         with pytest.raises(ValueError, match=limit):
             op()
@@ -358,7 +338,7 @@ def test_apply_translates_removes_puts_and_adjusts(base: KVStore) -> None:
     base.put(b"pc", base.encode_counter(1))
     base.put(b"b", b"outside")
     ps.apply(
-        Muts(
+        SimpleMutations(
             removes=[KeyRange(b"a", b"b\x00")],
             puts=[(b"a", b"new"), (b"z", b"z")],
             adjusts=[(b"c", 41)],
@@ -375,11 +355,13 @@ def test_apply_translates_removes_puts_and_adjusts(base: KVStore) -> None:
 def test_apply_checks_everything_before_changing_anything(base: KVStore) -> None:
     ps = PrefixStore(base, b"p")
     base.put(b"pa", b"old")
-    bad = Muts(removes=[KeyRange.FULL], puts=[(b"a", b"new"), (b"\xff" * MAX_KEY_SIZE, b"x")])
+    bad = SimpleMutations(
+        removes=[KeyRange.FULL], puts=[(b"a", b"new"), (b"\xff" * MAX_KEY_SIZE, b"x")]
+    )
     with pytest.raises(ValueError, match="limit"):
         ps.apply(bad)
     with pytest.raises(ValueError, match="amount"):
-        ps.apply(Muts(removes=[KeyRange.FULL], adjusts=[(b"a", 1 << 64)]))
+        ps.apply(SimpleMutations(removes=[KeyRange.FULL], adjusts=[(b"a", 1 << 64)]))
     assert contents(base) == {b"pa": b"old"}
 
 
@@ -396,7 +378,7 @@ class CountingStore(MemoryStore):
 def test_apply_is_one_apply_of_an_atomic_store() -> None:
     base = CountingStore()
     ps = PrefixStore(base, b"p")
-    ps.apply(Muts(removes=[KeyRange(b"a", b"b")], puts=[(b"a", b"1"), (b"b", b"2")]))
+    ps.apply(SimpleMutations(removes=[KeyRange(b"a", b"b")], puts=[(b"a", b"1"), (b"b", b"2")]))
     assert base.applies == 1
 
 
@@ -435,7 +417,7 @@ def test_close_leaves_the_underlying_store_open(base: KVStore) -> None:
         lambda: ps.get_range(),
         lambda: ps.remove_range(),
         lambda: ps.get_at_most(None),
-        lambda: ps.apply(Muts()),
+        lambda: ps.apply(SimpleMutations()),
     ):
         with pytest.raises(StoreClosed):
             op()
@@ -529,7 +511,7 @@ class PrefixStoreMachine(RuleBasedStateMachine):
             for lo, hi in bounds
         ]
         adjusts = {k: a for k, a in adjusts.items() if k not in puts}
-        self.ps.apply(Muts(removes, puts.items(), adjusts.items()))
+        self.ps.apply(SimpleMutations(removes, puts.items(), adjusts.items()))
         for r in removes:
             for k in list(self._inside()):
                 if r.contains(k):

@@ -728,8 +728,11 @@ class LMDBStore(_TxnReader, AtomicKVStore):
         self._closed = False
 
     # -- internals ---------------------------------------------------------------------------
-    def _read(self, fn: Callable[[_Txn], T]) -> T:
-        """Run ``fn`` in a short read transaction (inside the resize gate)."""
+    def _read(self, fn: Callable[[_Txn], T], action: str = "reading", keep: bool = False) -> T:
+        """Run ``fn`` in a short read transaction (inside the resize gate).
+
+        The transaction is aborted afterwards unless ``keep``: then ``fn`` owns it.
+        """
         gate = self._gate
         while True:
             gate.enter()
@@ -739,12 +742,14 @@ class LMDBStore(_TxnReader, AtomicKVStore):
                 except lmdb.MapResizedError:
                     pass  # adopt the new size below, outside the gate
                 else:
+                    if keep:
+                        return fn(txn)
                     try:
                         return fn(txn)
                     finally:
                         txn.abort()
             except lmdb.Error as exc:
-                raise self._error(exc, "reading") from exc
+                raise self._error(exc, action) from exc
             finally:
                 gate.exit()
             self._shared.adopt_map_size()
@@ -892,27 +897,17 @@ class LMDBStore(_TxnReader, AtomicKVStore):
         it promptly (or use it as a context manager).
         """
         shared = self._shared
-        gate = self._gate
-        while True:
-            gate.enter()
-            try:
-                try:
-                    txn = self._begin(self._data)
-                except lmdb.MapResizedError:
-                    pass
-                else:
-                    snap = LMDBSnapshot(self, txn)
-                    with shared.lock:
-                        if not self._closed:  # else close() has already collected ours
-                            shared.snapshots.add(snap)
-                            return snap
-                    txn.abort()
-                    raise StoreClosed("the LMDBStore is closed")
-            except lmdb.Error as exc:
-                raise self._error(exc, "taking a snapshot") from exc
-            finally:
-                gate.exit()
-            shared.adopt_map_size()
+
+        def adopt(txn: _Txn) -> LMDBSnapshot:
+            snap = LMDBSnapshot(self, txn)
+            with shared.lock:
+                if not self._closed:  # else close() has already collected ours
+                    shared.snapshots.add(snap)
+                    return snap
+            txn.abort()
+            raise StoreClosed("the LMDBStore is closed")
+
+        return self._read(adopt, "taking a snapshot", keep=True)
 
     # -- durability and size -----------------------------------------------------------------
     def sync(self) -> None:
