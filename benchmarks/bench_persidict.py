@@ -51,21 +51,25 @@ Value = dict[str, Any]
 
 
 class _Side:
-    """One store under test: ``open`` a fresh one in a directory, then ``set``/``get``."""
+    """One store under test: ``open`` a fresh one in a directory, then ``set``/``get``.
+
+    ``open`` puts the dict-like store in ``self.d``; every store here is used the same way.
+    """
 
     name = ""
+    d: Any
 
     def open(self, directory: Path) -> None:
         raise NotImplementedError
 
     def set(self, key: str, value: Value) -> None:
-        raise NotImplementedError
+        self.d[key] = value
 
     def get(self, key: str) -> Value:
-        raise NotImplementedError
+        return self.d[key]  # type: ignore[no-any-return]
 
     def close(self) -> None:
-        raise NotImplementedError
+        self.d.close()
 
 
 class _KVStore(_Side):
@@ -76,12 +80,6 @@ class _KVStore(_Side):
     def open(self, directory: Path) -> None:
         self.db = kvstore.open(directory / "db", durability=self.durability)
         self.d = kvstore.PersiDict(self.db, ("bench",))
-
-    def set(self, key: str, value: Value) -> None:
-        self.d[key] = value
-
-    def get(self, key: str) -> Value:
-        return self.d[key]  # type: ignore[no-any-return]
 
     def close(self) -> None:
         self.db.close()
@@ -95,15 +93,6 @@ class _SqliteDict(_Side):
 
         self.d = SqliteDict(str(directory / "bench.sqlite"), autocommit=True)
 
-    def set(self, key: str, value: Value) -> None:
-        self.d[key] = value
-
-    def get(self, key: str) -> Value:
-        return self.d[key]  # type: ignore[no-any-return]
-
-    def close(self) -> None:
-        self.d.close()
-
 
 class _DiskCache(_Side):
     name = "diskcache"
@@ -112,15 +101,6 @@ class _DiskCache(_Side):
         import diskcache  # type: ignore[import-untyped,unused-ignore]
 
         self.d = diskcache.Cache(str(directory / "cache"))
-
-    def set(self, key: str, value: Value) -> None:
-        self.d[key] = value
-
-    def get(self, key: str) -> Value:
-        return self.d[key]  # type: ignore[no-any-return]
-
-    def close(self) -> None:
-        self.d.close()
 
 
 #: The peers, in the order their columns print: (name, module to import, side factory).
