@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from enum import Enum
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 import attrs
 
@@ -42,7 +42,6 @@ from kvstore.view import MutableView
 
 __all__ = ["Database", "DatabaseStats", "Transaction", "open"]
 
-P = ParamSpec("P")
 R = TypeVar("R")
 
 DURABILITIES = ("sync", "async", "none")

@@ -22,7 +22,7 @@ from typing import Any
 
 from kvstore.counters import check_amount, decode_counter, encode_counter, wrap64
 from kvstore.errors import KVError, ReadOnlyError, StoreClosed
-from kvstore.keys import MAX_KEY_SIZE, check_bound, check_bounds, check_key, check_value, key_after
+from kvstore.keys import MAX_KEY_SIZE, check_bounds, check_key, check_value, key_after
 from kvstore.mutations import Mutations, Writes
 from kvstore.reads import Reads
 from kvstore.store import KVPair, KVStore, RangeIterator, checked_mutations, make_pair
@@ -265,22 +265,6 @@ class MutableView(DeltaKVStore):
             self._iterators.add(it)
             self._open_iterators += 1
             return it
-
-    def get_at_least(self, min_key: bytes, max_key: bytes | None = None) -> KVPair | None:
-        lo = check_key(min_key, "min_key")
-        hi = check_bound(max_key, "max_key")
-        if hi is not None and hi <= lo:
-            return None
-        with self.get_range(lo, hi) as it:
-            return next(it, None)
-
-    def get_at_most(self, max_key: bytes | None, min_key: bytes | None = None) -> KVPair | None:
-        hi = check_bound(max_key, "max_key")
-        lo = b"" if min_key is None else check_key(min_key, "min_key")
-        if hi is not None and lo >= hi:
-            return None
-        with self.get_range(lo, hi, reverse=True) as it:
-            return next(it, None)
 
     # -- writes --------------------------------------------------------------------------------
     def put(self, key: bytes, value: bytes) -> None:
