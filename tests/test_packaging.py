@@ -1,0 +1,36 @@
+"""The package metadata tells users the truth: license, name, version."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import kvstore
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def test_license_file_matches_metadata() -> None:
+    assert PROJECT["license"] == {"text": "Apache-2.0"}
+    text = (ROOT / "LICENSE").read_text()
+    assert "Apache License" in text and "Version 2.0" in text
+    assert any("License :: OSI Approved :: Apache" in c for c in PROJECT["classifiers"])
+
+
+def test_distribution_name_is_free_and_import_name_is_kvstore() -> None:
+    # "kvstore" on the package index is an unrelated project; ours is published under
+    # another name, and the README says so.
+    assert PROJECT["name"] == "kvstore-delta"
+    assert "kvstore-delta" in (ROOT / "README.md").read_text()
+    assert kvstore.__name__ == "kvstore"
+
+
+def test_version_is_one_fact() -> None:
+    assert PROJECT["version"] == kvstore.__version__
+    assert f"## {kvstore.__version__}" in (ROOT / "CHANGELOG.md").read_text()
