@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     )
     from kvstore.database import Database, Transaction, open
     from kvstore.layers.persidict import PersiDict
+    from kvstore.layers.regions import AsyncRegionClient, RegionClient, RegionError, RegionInfo
     from kvstore.mutations import Mutations, Writes
     from kvstore.prefix import PrefixStore
     from kvstore.ranges import KeyRange, KeyRanges
@@ -66,6 +67,10 @@ _LAZY = {
     "Subspace": "kvstore.subspace",
     "PrefixStore": "kvstore.prefix",
     "PersiDict": "kvstore.layers.persidict",
+    "RegionClient": "kvstore.layers.regions",
+    "AsyncRegionClient": "kvstore.layers.regions",
+    "RegionInfo": "kvstore.layers.regions",
+    "RegionError": "kvstore.layers.regions",
 }
 
 __all__ = [
@@ -91,6 +96,9 @@ __all__ = [
     "Subspace",
     "PrefixStore",
     "PersiDict",
+    "RegionClient",
+    "AsyncRegionClient",
+    "RegionInfo",
     "MAX_KEY_SIZE",
     "KVError",
     "ReadOnlyError",
@@ -101,6 +109,7 @@ __all__ = [
     "CorruptData",
     "StoreFull",
     "StoreClosed",
+    "RegionError",
 ]
 
 
