@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from benchmarks import core, records, transactions, views
+from benchmarks import core, records, regions, transactions, views
 from benchmarks.harness import Row, Target
 from benchmarks.peers import PEER_ROWS
 
@@ -62,6 +62,14 @@ ROWS: tuple[Row, ...] = (
         "view memory per entry",
         Target.maximum(350, "B/entry"),
         records.m1_view_memory,
+    ),
+    Row("L1", "regions", "regions: 64 KiB chunks write+read", _ratio(0.5), regions.l1_chunks),
+    Row(
+        "L1b",
+        "regions",
+        "regions: durable writes, concurrent",
+        _ratio(1.0, "> 1x one by one"),
+        regions.l1b_concurrent,
     ),
     *PEER_ROWS,
 )

@@ -340,13 +340,13 @@ def _read_bytes(tx: Transaction, ns: str, key: str, offset: int, length: int) ->
         return b""
     end = offset + length
     first, last = offset // PAGE_SIZE, (end - 1) // PAGE_SIZE
-    pages = _pages(ns, key)
-    stored = {
-        int(pages.unpack(pair.key)[0]): pair.value
-        for pair in tx.get_range(pages.pack((first,)), pages.pack((last + 1,)))
-    }
+    # One get per page, not a scan: a scan's read-ahead would copy pages past the end.
+    get = tx.get
+    stored = {page: get(_page_key(ns, key, page)) for page in range(first, last + 1)}
     out = bytearray(length)
     for page, value in stored.items():
+        if value is None:
+            continue
         base = page * PAGE_SIZE
         lo, hi = max(offset, base), min(end, base + len(value))
         if lo < hi:
