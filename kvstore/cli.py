@@ -1,4 +1,4 @@
-"""The ``kvstore`` command line: ``demo``, ``dump``, ``load``, ``stats``, ``bench``.
+"""The ``kvstore`` command line: ``demo``, ``dump``, ``load``, ``stats``, ``bench``, ``memory``.
 
 ``kvstore demo`` is the tour of the project's main job on the embedded LMDB default:
 concurrent transactions from threads and processes, a conflict detected and retried, and a
@@ -22,6 +22,7 @@ from typing import TextIO
 
 import kvstore
 from kvstore.counters import decode_counter, encode_counter
+from kvstore.layers import regions_cli
 
 __all__ = ["main"]
 
@@ -213,7 +214,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("stats", help="print a database's version and size")
     p.add_argument("path")
     sub.add_parser("bench", help="the quick benchmark suite (ratios against raw py-lmdb)")
+    regions_cli.add_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "memory":
+        try:
+            return regions_cli.run(args)
+        except (kvstore.KVError, OSError, TypeError, ValueError) as e:
+            print(f"kvstore memory {args.verb}: {regions_cli.format_error(e)}", file=sys.stderr)
+            return 1
     try:
         if args.command == "demo":
             return demo(args.directory, sys.stdout)
