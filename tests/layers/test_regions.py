@@ -618,3 +618,11 @@ class RegionsModel(RuleBasedStateMachine):
 
 RegionsModel.TestCase.settings = settings(max_examples=30, stateful_step_count=25)
 TestRegionsModel = RegionsModel.TestCase
+
+
+def test_docs_examples_run() -> None:
+    import doctest
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "regions.md"
+    result = doctest.testfile(str(page), module_relative=False)
+    assert result.attempted > 20 and result.failed == 0
