@@ -626,3 +626,55 @@ def test_docs_examples_run() -> None:
     page = Path(__file__).resolve().parents[2] / "docs" / "regions.md"
     result = doctest.testfile(str(page), module_relative=False)
     assert result.attempted > 20 and result.failed == 0
+
+
+def _fill_until_full(path: str) -> str:
+    """Write 64 KiB chunks until the disk is full; return what describe says after."""
+    with kvstore.open(path, durability="none") as db:
+        mem = RegionClient(db)
+        mem.allocate_memory("n", "r", 0)
+        written = 0
+        with pytest.raises(RegionResourceExhausted):
+            for i in range(10_000):
+                mem.write_memory("n", "r", i * PAGE_SIZE, os.urandom(PAGE_SIZE))
+                written = (i + 1) * PAGE_SIZE
+        info = mem.describe_memory("n", "r")
+        assert info.size == info.data_length == written  # every acknowledged write is there
+        assert mem.read_memory("n", "r", written - 4, 4) != b""
+        return "ok"
+
+
+def test_full_disk_is_resource_exhausted(tmp_path: Path) -> None:
+    import subprocess
+
+    mount = tmp_path / "small"
+    mount.mkdir()
+    mounted = (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True
+        ).returncode
+        == 0
+    )
+    try:
+        if mounted:
+            assert _fill_until_full(str(mount / "db")) == "ok"
+        else:  # no permission to mount: a file-size limit in a child process instead
+            ctx = multiprocessing.get_context("spawn")
+            p = ctx.Process(target=_limited_fill, args=(str(tmp_path / "db"),))
+            p.start()
+            p.join(120)
+            assert p.exitcode == 0
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(mount)], check=True)
+
+
+def _limited_fill(path: str) -> None:
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    with kvstore.open(path, durability="none"):
+        pass
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4 * 1024 * 1024, 4 * 1024 * 1024))
+    _fill_until_full(path)
