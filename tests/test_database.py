@@ -5,7 +5,6 @@ from __future__ import annotations
 import multiprocessing
 import random
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,13 +23,6 @@ from kvstore import (
     Writes,
 )
 from kvstore.counters import decode_counter, encode_counter
-
-
-@pytest.fixture(params=["memory", "lmdb"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    path = None if request.param == "memory" else tmp_path / "db"
-    with kvstore.open(path, durability="none") as d:
-        yield d
 
 
 # -- basics --------------------------------------------------------------------------------------

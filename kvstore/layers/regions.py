@@ -32,9 +32,9 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Final, TypeVar
+from typing import Any, Concatenate, Final, ParamSpec, TypeVar
 
 import attrs
 
@@ -73,6 +73,7 @@ _PBKDF2_ITERATIONS: Final = 200_000
 _ROOT: Final = Subspace((b"kvstore.regions",))
 
 R = TypeVar("R")
+P = ParamSpec("P")
 
 
 # --- errors ------------------------------------------------------------------------------
@@ -666,6 +667,19 @@ class RegionClient:
         return self._call(tx, False, fn)
 
 
+def _in_thread(
+    method: Callable[Concatenate[RegionClient, P], R],
+) -> Callable[Concatenate[AsyncRegionClient, P], Coroutine[Any, Any, R]]:
+    """``method`` of :class:`RegionClient` as a coroutine run in the async client's pool."""
+
+    async def call(client: AsyncRegionClient, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return await client._call(method, client._sync, *args, **kwargs)
+
+    call.__name__ = call.__qualname__ = method.__name__
+    call.__doc__ = method.__doc__
+    return call
+
+
 class AsyncRegionClient:
     """:class:`RegionClient`'s operations as coroutines that never block the event loop.
 
@@ -696,53 +710,10 @@ class AsyncRegionClient:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
 
-    async def allocate_memory(
-        self, namespace: str, key: str, size: int, *, tx: Transaction | None = None
-    ) -> RegionInfo:
-        return await self._call(self._sync.allocate_memory, namespace, key, size, tx=tx)
-
-    async def write_memory(
-        self,
-        namespace: str,
-        key: str,
-        offset: int,
-        data: bytes,
-        timeout_ms: float | None = None,
-        *,
-        tx: Transaction | None = None,
-    ) -> int:
-        return await self._call(
-            self._sync.write_memory, namespace, key, offset, data, timeout_ms, tx=tx
-        )
-
-    async def read_memory(
-        self,
-        namespace: str,
-        key: str,
-        offset: int,
-        length: int,
-        timeout_ms: float | None = None,
-        *,
-        tx: Transaction | None = None,
-    ) -> bytes:
-        return await self._call(
-            self._sync.read_memory, namespace, key, offset, length, timeout_ms, tx=tx
-        )
-
-    async def resize_memory(
-        self, namespace: str, key: str, new_size: int, *, tx: Transaction | None = None
-    ) -> RegionInfo:
-        return await self._call(self._sync.resize_memory, namespace, key, new_size, tx=tx)
-
-    async def free_memory(self, namespace: str, key: str, *, tx: Transaction | None = None) -> None:
-        await self._call(self._sync.free_memory, namespace, key, tx=tx)
-
-    async def describe_memory(
-        self, namespace: str, key: str, *, tx: Transaction | None = None
-    ) -> RegionInfo:
-        return await self._call(self._sync.describe_memory, namespace, key, tx=tx)
-
-    async def list_memory_regions(
-        self, namespace: str, prefix: str = "", *, tx: Transaction | None = None
-    ) -> list[str]:
-        return await self._call(self._sync.list_memory_regions, namespace, prefix, tx=tx)
+    allocate_memory = _in_thread(RegionClient.allocate_memory)
+    write_memory = _in_thread(RegionClient.write_memory)
+    read_memory = _in_thread(RegionClient.read_memory)
+    resize_memory = _in_thread(RegionClient.resize_memory)
+    free_memory = _in_thread(RegionClient.free_memory)
+    describe_memory = _in_thread(RegionClient.describe_memory)
+    list_memory_regions = _in_thread(RegionClient.list_memory_regions)

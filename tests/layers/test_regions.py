@@ -9,7 +9,6 @@ import random
 import struct
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,13 +35,6 @@ from kvstore.layers.regions import (
     revoke,
     set_quota,
 )
-
-
-@pytest.fixture(params=["memory", "lmdb"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    path = None if request.param == "memory" else tmp_path / "db"
-    with kvstore.open(path, durability="none") as d:
-        yield d
 
 
 @pytest.fixture
