@@ -49,6 +49,7 @@ from typing import Any
 
 from kvstore.errors import CorruptData
 from kvstore.ranges import KeyRange
+from kvstore.validate import check_int
 
 __all__ = ["SingleFloat", "compare", "pack", "range", "unpack"]
 
@@ -302,7 +303,7 @@ def unpack(data: bytes, prefix_len: int = 0) -> tuple[Any, ...]:
         data = bytes(data)
     v = data
     size = len(v)
-    pos = prefix_len
+    pos = check_int(prefix_len, "prefix_len")
     if pos > size or pos < 0:
         raise ValueError(f"prefix_len {prefix_len} is outside the {size}-byte data")
     items: list[Any] = []

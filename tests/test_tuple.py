@@ -430,3 +430,10 @@ def test_damaged_encodings_unpack_or_raise_corrupt_data(
         unpack(damaged)
     except CorruptData:
         pass
+
+
+@pytest.mark.parametrize("bad", ["1", 1.0, None, True])
+def test_unpack_prefix_len_must_be_an_int(bad: Any) -> None:
+    # "1" used to leak "'>' not supported between instances of 'str' and 'int'".
+    with pytest.raises(TypeError, match="prefix_len"):
+        unpack(b"\x14", bad)
