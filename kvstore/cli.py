@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import binascii
 import importlib
 import json
 import multiprocessing
@@ -16,12 +17,13 @@ import os
 import sys
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import kvstore
 from kvstore.counters import decode_counter, encode_counter
+from kvstore.keys import check_key
 from kvstore.layers import regions_cli
 
 __all__ = ["main"]
@@ -165,17 +167,49 @@ def dump(path: str, out: TextIO) -> int:
     return 0
 
 
+def _bad_line(n: int, error: BaseException) -> SystemExit:
+    reason = " ".join(str(error).split()) or type(error).__name__  # one line, whatever it says
+    return SystemExit(f"kvstore load: line {n} is not a dump line: {reason}")
+
+
+def _field(item: Any, name: str) -> bytes:
+    text = item[name]
+    if not isinstance(text, str):
+        raise TypeError(f"{name} must be a base64 string, not {type(text).__name__}")
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error as e:
+        raise ValueError(f"{name} is not valid base64 ({e})") from None
+
+
+def _dump_pairs(source: TextIO) -> Iterator[tuple[int, bytes, bytes]]:
+    """``(line number, key, value)`` for each line of a dump; bad lines raise SystemExit."""
+    for n, line in enumerate(source, 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            if not isinstance(item, dict):
+                raise TypeError(f"expected a JSON object, not {type(item).__name__}")
+            key = check_key(_field(item, "key"))
+            yield n, key, _field(item, "value")
+        except (ValueError, KeyError, TypeError) as e:
+            raise _bad_line(n, e) from None
+
+
 def load(path: str, source: TextIO) -> int:
-    """Load JSON lines written by ``dump`` in one transaction."""
+    """Load JSON lines written by ``dump`` in one transaction: all of them or, on error, none.
+
+    Keys and values must be strict base64.  The first line is checked before the database is
+    opened, so input rejected there creates nothing.
+    """
+    pairs = _dump_pairs(source)
+    first = next(pairs, None)
     with kvstore.open(path) as db, db.transaction() as tx:
-        for n, line in enumerate(source, 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-                tx.put(base64.b64decode(item["key"]), base64.b64decode(item["value"]))
-            except (ValueError, KeyError, TypeError) as e:
-                raise SystemExit(f"kvstore load: line {n} is not a dump line: {e}") from None
+        if first is not None:
+            tx.put(first[1], first[2])
+        for _, key, value in pairs:
+            tx.put(key, value)
     return 0
 
 
@@ -235,6 +269,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (kvstore.KVError, OSError) as e:
         print(f"kvstore {args.command}: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        # Ctrl-C: whatever transaction was open has been rolled back on the way out.
+        print(f"kvstore {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

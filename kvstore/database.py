@@ -38,6 +38,7 @@ from kvstore.errors import (
 from kvstore.mutations import Writes
 from kvstore.reads import Reads
 from kvstore.store import AtomicKVStore, Closeable, KVStore
+from kvstore.validate import check_bool, check_int, check_map_size, check_number
 from kvstore.view import MutableView
 
 __all__ = ["Database", "DatabaseStats", "Transaction", "open"]
@@ -45,6 +46,9 @@ __all__ = ["Database", "DatabaseStats", "Transaction", "open"]
 R = TypeVar("R")
 
 DURABILITIES = ("sync", "async", "none")
+
+#: The most commits a history window may be asked to keep (versions are signed 64-bit).
+MAX_HISTORY_COMMITS = 2**63 - 1
 _ASYNC_FLUSH_SECONDS = 0.5
 #: How long a group-commit leader waits for followers (a fraction of one fsync).
 _GATHER_SECONDS = 0.0002
@@ -236,18 +240,19 @@ class Database(Closeable):
             raise TypeError(f"store must be an AtomicKVStore, not {type(store).__name__}")
         if durability not in DURABILITIES:
             raise ValueError(f"durability must be one of {DURABILITIES}, not {durability!r}")
-        if not isinstance(history_seconds, (int, float)) or history_seconds < 0:
-            raise ValueError(f"history_seconds must be a number >= 0, not {history_seconds!r}")
-        if not isinstance(history_commits, int) or history_commits < 1:
-            raise ValueError(f"history_commits must be an int >= 1, not {history_commits!r}")
+        history_seconds = check_number(history_seconds, "history_seconds", minimum=0)
+        history_commits = check_int(
+            history_commits, "history_commits", minimum=1, maximum=MAX_HISTORY_COMMITS
+        )
+        check_bool(owns_store, "owns_store")
         self._store = store
         self._owns_store = owns_store
         self._durability = durability
         self._log: CommitLog
         if isinstance(store, LMDBStore):
-            self._log = StoreLog(store, float(history_seconds), history_commits)
+            self._log = StoreLog(store, history_seconds, history_commits)
         else:
-            self._log = LocalLog(store, float(history_seconds), history_commits)
+            self._log = LocalLog(store, history_seconds, history_commits)
         self._sync: bool | None = True if durability == "sync" else None
         self._queue: list[_Request] = []
         self._queue_cond = threading.Condition(threading.Lock())
@@ -280,10 +285,11 @@ class Database(Closeable):
     # -- transactions ----------------------------------------------------------------------------
     def transaction(self, read_only: bool = False) -> Transaction:
         """Begin a transaction over a snapshot taken now."""
+        check_bool(read_only, "read_only")
         if self._closed:
             raise StoreClosed("the database is closed")
         snapshot, version = self._log.begin()
-        return Transaction(self, snapshot, version, bool(read_only))
+        return Transaction(self, snapshot, version, read_only)
 
     def _commit(self, writes: Writes, reads: Reads | None, version: int) -> int:
         """Queue a commit and wait for its outcome.
@@ -524,6 +530,12 @@ def open(
     """Open a database: LMDB at ``path`` (a directory), or in memory when ``path`` is None."""
     if durability not in DURABILITIES:
         raise ValueError(f"durability must be one of {DURABILITIES}, not {durability!r}")
+    check_number(history_seconds, "history_seconds", minimum=0)
+    check_int(history_commits, "history_commits", minimum=1, maximum=MAX_HISTORY_COMMITS)
+    check_bool(readonly, "readonly")
+    check_bool(create, "create")
+    if map_size is not None:
+        check_map_size(map_size)
     store: AtomicKVStore
     if path is None:
         store = MemoryStore()

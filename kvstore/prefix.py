@@ -24,6 +24,7 @@ from kvstore.errors import StoreClosed
 from kvstore.keys import MAX_KEY_SIZE, check_value, prefix_end
 from kvstore.ranges import KeyRange
 from kvstore.store import KVPair, KVStore, RangeIterator, make_pair
+from kvstore.validate import check_bool, check_mutations
 
 if TYPE_CHECKING:
     from kvstore.mutations import Mutations
@@ -223,6 +224,7 @@ class PrefixStore(KVStore):
         ``close()`` act on the underlying store's iterator.
         """
         lo, hi = self._bounds(min_key, max_key)
+        check_bool(reverse, "reverse")
         return _PrefixRangeIterator(self._store.get_range(lo, hi, reverse), len(self._prefix))
 
     # -- writes ------------------------------------------------------------------------------
@@ -249,6 +251,7 @@ class PrefixStore(KVStore):
         Every range and key is translated and checked before anything is applied, so a bad
         key leaves both stores unchanged; the apply itself is as atomic as the store's.
         """
+        check_mutations(mutations)
         self._check_open()
         key = self._key
         removes = [self._range(r) for r in mutations.remove_ranges()]

@@ -26,6 +26,7 @@ from kvstore.keys import (
     key_after,
 )
 from kvstore.ranges import KeyRange
+from kvstore.validate import check_bool, check_mutations, check_optional_bool
 
 if TYPE_CHECKING:
     from kvstore.mutations import Mutations
@@ -296,6 +297,7 @@ class KVStore(Closeable, ABC):
     # -- bulk --------------------------------------------------------------------------------
     def apply(self, mutations: Mutations) -> None:
         """Apply ``mutations``: its removes first, then its puts, then its adjusts."""
+        check_mutations(mutations)
         for r in mutations.remove_ranges():
             self.remove_range(r.min_key, r.max_key)
         for key, value in mutations.put_pairs():
@@ -375,9 +377,10 @@ class FetchingStore(KVStore):
         self, min_key: bytes | None = None, max_key: bytes | None = None, reverse: bool = False
     ) -> RangeIterator:
         lo, hi = check_bounds(min_key, max_key)
+        check_bool(reverse, "reverse")
         self._check_open()
         return BatchRangeIterator(
-            self._fetch, self.remove, lo, hi, bool(reverse), max_batch=self._max_batch
+            self._fetch, self.remove, lo, hi, reverse, max_batch=self._max_batch
         )
 
 
@@ -406,6 +409,8 @@ class ReadOnlyStore(KVStore):
         self._read_only()
 
     def apply(self, mutations: Mutations, sync: bool | None = None) -> None:
+        check_mutations(mutations)
+        check_optional_bool(sync, "sync")
         self._read_only()
 
 
@@ -418,6 +423,7 @@ def checked_mutations(
     Python call per item (PERFORMANCE R4); only a failing list is re-checked item by item to
     name what was wrong.
     """
+    check_mutations(mutations)
     removes = list(mutations.remove_ranges())
     if removes and not set(map(type, removes)) <= {KeyRange}:
         for r in removes:

@@ -49,8 +49,14 @@ from typing import Any
 
 from kvstore.errors import CorruptData
 from kvstore.ranges import KeyRange
+from kvstore.validate import check_int
 
-__all__ = ["SingleFloat", "compare", "pack", "range", "unpack"]
+__all__ = ["MAX_DEPTH", "SingleFloat", "compare", "pack", "range", "unpack"]
+
+#: The deepest nesting of tuples :func:`pack` writes and :func:`unpack` reads: the outermost
+#: tuple is depth 0, so ``((),)`` nests to depth 1.  Deeper input is refused by both -- by
+#: ``unpack`` as soon as the limit is passed, so hostile input costs bounded time and memory.
+MAX_DEPTH = 256
 
 #: ``int`` magnitudes below this fit the fixed-size integer codes ``0x0c``..``0x1c``.
 _FIXED_INT_LIMIT = 1 << 64
@@ -201,8 +207,8 @@ def _encode_str(s: str) -> bytes:
     return b"\x02" + raw.replace(b"\x00", b"\x00\xff") + b"\x00"
 
 
-def _encode(v: Any, out: list[bytes], nested: bool) -> None:
-    """Append the encoding of one element ``v`` to ``out``."""
+def _encode(v: Any, out: list[bytes], nested: int) -> None:
+    """Append the encoding of one element ``v`` to ``out``; ``nested`` is its depth (0: top)."""
     t = type(v)
     # Exact-type tests first: the common key elements, in order of how often keys hold them.
     if t is str:
@@ -214,9 +220,11 @@ def _encode(v: Any, out: list[bytes], nested: bool) -> None:
     elif v is None:
         out.append(b"\x00\xff" if nested else b"\x00")
     elif t is tuple or t is list:
+        if nested >= MAX_DEPTH:
+            raise ValueError(f"tuple is nested too deeply to pack (the limit is {MAX_DEPTH})")
         out.append(b"\x05")
         for item in v:
-            _encode(item, out, True)
+            _encode(item, out, nested + 1)
         out.append(b"\x00")
     elif t is bool:
         out.append(b"\x27" if v else b"\x26")
@@ -251,7 +259,8 @@ def pack(t: tuple[Any, ...], prefix: bytes = b"") -> bytes:
     Elements may be ``None``, ``bytes`` (or any bytes-like), ``str``, ``int``, ``float``,
     :class:`SingleFloat`, ``bool``, ``uuid.UUID`` and nested tuples (or lists, which pack as
     tuples).  Another element type raises ``TypeError`` naming it; an ``int`` of more than
-    255 bytes or a ``str`` holding a lone surrogate raises ``ValueError``.
+    255 bytes, a ``str`` holding a lone surrogate or tuples nested more than
+    :data:`MAX_DEPTH` deep raise ``ValueError``.
 
     >>> pack((b"foo\\x00bar",))
     b'\\x01foo\\x00\\xffbar\\x00'
@@ -261,7 +270,7 @@ def pack(t: tuple[Any, ...], prefix: bytes = b"") -> bytes:
     out: list[bytes] = [prefix] if prefix else []
     try:
         for v in t:
-            _encode(v, out, False)
+            _encode(v, out, 0)
     except RecursionError:
         raise ValueError("tuple is nested too deeply to pack") from None
     return b"".join(out)
@@ -289,7 +298,8 @@ def unpack(data: bytes, prefix_len: int = 0) -> tuple[Any, ...]:
 
     Byte strings come back as ``bytes``, lists as tuples, ``0x20`` floats as
     :class:`SingleFloat`.  Any input that is not a valid encoding -- truncated, unterminated,
-    an unknown type code, invalid UTF-8 -- raises :class:`kvstore.CorruptData`.  Integers in a
+    an unknown type code, invalid UTF-8, tuples nested deeper than :data:`MAX_DEPTH` (which
+    ``pack`` never writes) -- raises :class:`kvstore.CorruptData`.  Integers in a
     longer form than ``pack`` writes (such as ``2**64 - 1`` as ``0x1d 0x08 ...``, which
     FoundationDB's Python binding writes) are accepted.
 
@@ -302,7 +312,7 @@ def unpack(data: bytes, prefix_len: int = 0) -> tuple[Any, ...]:
         data = bytes(data)
     v = data
     size = len(v)
-    pos = prefix_len
+    pos = check_int(prefix_len, "prefix_len")
     if pos > size or pos < 0:
         raise ValueError(f"prefix_len {prefix_len} is outside the {size}-byte data")
     items: list[Any] = []
@@ -352,6 +362,8 @@ def unpack(data: bytes, prefix_len: int = 0) -> tuple[Any, ...]:
                 items = stack.pop()
                 items.append(done)
         elif code == 0x05:
+            if len(stack) >= MAX_DEPTH:
+                raise _corrupt(f"tuples nested deeper than {MAX_DEPTH} (MAX_DEPTH)", pos - 1)
             stack.append(items)
             items = []
         elif code == 0x21:

@@ -26,6 +26,7 @@ from kvstore.keys import MAX_KEY_SIZE, check_bounds, check_key, check_value, key
 from kvstore.mutations import Mutations, Writes
 from kvstore.reads import Reads
 from kvstore.store import KVPair, KVStore, RangeIterator, checked_mutations, make_pair
+from kvstore.validate import check_bool
 
 __all__ = ["DeltaKVStore", "MutableView"]
 
@@ -98,6 +99,7 @@ class MutableView(DeltaKVStore):
             raise TypeError(f"writes must be a Writes, not {type(writes).__name__}")
         if reads is not None and not isinstance(reads, Reads):
             raise TypeError(f"reads must be a Reads, not {type(reads).__name__}")
+        check_bool(track_reads, "track_reads")
         self._base = base
         self._base_get = base.get
         self._writes = Writes() if writes is None else writes
@@ -146,9 +148,10 @@ class MutableView(DeltaKVStore):
 
     @contextlib.contextmanager
     def without_read_tracking(self, allow_writes: bool = False) -> Iterator[None]:
+        check_bool(allow_writes, "allow_writes")
         ident = threading.get_ident()
         with self._lock:
-            self._untracked.setdefault(ident, []).append(bool(allow_writes))
+            self._untracked.setdefault(ident, []).append(allow_writes)
         try:
             yield
         finally:
@@ -256,10 +259,11 @@ class MutableView(DeltaKVStore):
         self, min_key: bytes | None = None, max_key: bytes | None = None, reverse: bool = False
     ) -> RangeIterator:
         lo, hi = check_bounds(min_key, max_key)
+        check_bool(reverse, "reverse")
         with self._lock:
             if self._closed:
                 raise self._closed_error()
-            it = _ViewIterator(self, lo, hi, bool(reverse), self._tracking() is not None)
+            it = _ViewIterator(self, lo, hi, reverse, self._tracking() is not None)
             if self._iterators is None:
                 self._iterators = weakref.WeakSet()
             self._iterators.add(it)

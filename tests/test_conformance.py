@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kvstore import MAX_KEY_SIZE, KVPair, KVStore, ReadOnlyError
+from kvstore import MAX_KEY_SIZE, AtomicKVStore, KVPair, KVStore, ReadOnlyError
 from kvstore.ranges import KeyRange
 from tests.storekit import ATOMIC, FACTORIES, SimpleMutations
 
@@ -430,3 +430,38 @@ def test_matches_a_dict_model(
                 assert store.get_at_most(hi, lo) == (expect[-1] if expect else None)
                 assert store.get(lo) == model.get(lo)
         assert list(store.get_range()) == sorted(model.items())
+
+
+# -- argument checks (issue 9) ----------------------------------------------------------------
+@pytest.mark.parametrize("bad", [None, 5, b"", [(b"k", b"v")]])
+def test_apply_of_a_non_mutations_is_a_type_error(store: KVStore, bad: object) -> None:
+    # It used to escape as AttributeError ('NoneType' has no attribute 'remove_ranges').
+    store.put(b"k", b"v")
+    with pytest.raises(TypeError, match="mutations"):
+        store.apply(bad)  # type: ignore[arg-type]
+    assert list(store.get_range()) == [(b"k", b"v")]
+
+
+def test_snapshot_apply_of_a_non_mutations_is_a_type_error(atomic: KVStore) -> None:
+    assert isinstance(atomic, AtomicKVStore)
+    with atomic.snapshot() as snap, pytest.raises(TypeError, match="mutations"):
+        snap.apply(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", ["yes", "", 1, 0, None])
+def test_reverse_must_be_a_bool(store: KVStore, bad: object) -> None:
+    fill(store)
+    with pytest.raises(TypeError, match="reverse"):
+        store.get_range(reverse=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", ["yes", "no", 1, 0])
+def test_atomic_apply_sync_must_be_a_bool_or_none(atomic: KVStore, bad: object) -> None:
+    assert isinstance(atomic, AtomicKVStore)
+    with pytest.raises(TypeError, match="sync"):
+        atomic.apply(SimpleMutations(puts=[(b"k", b"v")]), sync=bad)  # type: ignore[arg-type]
+    assert atomic.get(b"k") is None
+    for ok in (None, True, False):
+        atomic.apply(SimpleMutations(puts=[(b"k", b"v")]), sync=ok)
+    with atomic.snapshot() as snap, pytest.raises(TypeError, match="sync"):
+        snap.apply(SimpleMutations(), sync="yes")  # type: ignore[call-arg]

@@ -524,3 +524,47 @@ def test_full_disk_fails_the_commit_and_keeps_every_earlier_one(tmp_path: Path) 
     with kvstore.open(path) as db, db.transaction() as tx:
         present = {int(k[1:]) for k, _ in tx.get_range(b"k", b"l")}
     assert present == set(committed)
+
+
+# -- argument checks (issue 9, defect 7) ------------------------------------------------------
+@pytest.mark.parametrize(
+    ("arg", "bad", "error"),
+    [
+        ("history_seconds", float("nan"), ValueError),
+        ("history_seconds", float("inf"), ValueError),
+        ("history_seconds", -1.0, ValueError),
+        ("history_seconds", True, TypeError),
+        ("history_seconds", "10", TypeError),
+        ("history_commits", True, TypeError),
+        ("history_commits", 10**30, ValueError),
+        ("history_commits", 10.0, TypeError),
+        ("history_commits", 0, ValueError),
+        ("readonly", "no", TypeError),
+        ("create", 1, TypeError),
+        ("map_size", 2**80, ValueError),
+        ("map_size", True, TypeError),
+    ],
+)
+@pytest.mark.parametrize("on_disk", [False, True])
+def test_open_rejects_bad_numbers_and_flags(
+    tmp_path: Path, on_disk: bool, arg: str, bad: object, error: type[Exception]
+) -> None:
+    path = tmp_path / "db" if on_disk else None
+    with pytest.raises(error, match=arg):
+        kvstore.open(path, **{arg: bad})  # type: ignore[arg-type]
+    assert not (tmp_path / "db").exists()
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_database_rejects_non_finite_history_seconds(bad: float) -> None:
+    with pytest.raises(ValueError, match="history_seconds"):
+        Database(MemoryStore(), history_seconds=bad)
+
+
+@pytest.mark.parametrize("bad", ["no", "", 0, 1, None])
+def test_transaction_read_only_must_be_a_bool(db: Database, bad: object) -> None:
+    # read_only="no" used to give a read-only transaction.
+    with pytest.raises(TypeError, match="read_only"):
+        db.transaction(read_only=bad)  # type: ignore[arg-type]
+    with db.transaction(read_only=False) as tx:
+        tx.put(b"k", b"v")

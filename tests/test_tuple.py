@@ -246,12 +246,42 @@ def test_deeply_nested_tuple_raises_value_error() -> None:
         pack(t)
 
 
-def test_deeply_nested_bytes_unpack_without_recursion() -> None:
-    depth = 50_000
-    nested = unpack(b"\x05" * depth + b"\x00" * depth)
+def _nest(depth: int) -> tuple[Any, ...]:
+    t: tuple[Any, ...] = ()
     for _ in range(depth):
-        (nested,) = nested
-    assert nested == ()
+        t = (t,)
+    return t
+
+
+def test_pack_and_unpack_share_one_depth_limit() -> None:
+    deepest = (_nest(fdbtuple.MAX_DEPTH - 1),)  # MAX_DEPTH tuples inside the outer one
+    data = pack(deepest)
+    assert data == b"\x05" * fdbtuple.MAX_DEPTH + b"\x00" * fdbtuple.MAX_DEPTH
+    assert unpack(data) == deepest
+    with pytest.raises(ValueError, match="nested"):
+        pack((deepest,))
+    too_deep = b"\x05" * (fdbtuple.MAX_DEPTH + 1) + b"\x00" * (fdbtuple.MAX_DEPTH + 1)
+    with pytest.raises(CorruptData, match="MAX_DEPTH"):
+        unpack(too_deep)
+
+
+def test_hostile_nesting_is_refused_in_bounded_time_and_memory() -> None:
+    # Issue 9, defect 5: this took seconds and hundreds of MB before raising.
+    import time
+    import tracemalloc
+
+    data = b"\x05" * 10_000_000
+    tracemalloc.start()
+    try:
+        start = time.perf_counter()
+        with pytest.raises(CorruptData, match="nested"):
+            unpack(data)
+        elapsed = time.perf_counter() - start
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert elapsed < 0.5
+    assert peak < 1_000_000
 
 
 # -- SingleFloat -----------------------------------------------------------------------------
@@ -430,3 +460,10 @@ def test_damaged_encodings_unpack_or_raise_corrupt_data(
         unpack(damaged)
     except CorruptData:
         pass
+
+
+@pytest.mark.parametrize("bad", ["1", 1.0, None, True])
+def test_unpack_prefix_len_must_be_an_int(bad: Any) -> None:
+    # "1" used to leak "'>' not supported between instances of 'str' and 'int'".
+    with pytest.raises(TypeError, match="prefix_len"):
+        unpack(b"\x14", bad)

@@ -398,3 +398,15 @@ def test_no_read_is_lost_while_another_thread_folds_the_reads() -> None:
         (n, i) for n in range(3) for i in range(3000) if not reads.contains(b"%d-%05d" % (n, i))
     ]
     assert missing == []
+
+
+@pytest.mark.parametrize("bad", ["no", 0, None])
+def test_view_flags_must_be_bools(bad: object) -> None:
+    with pytest.raises(TypeError, match="track_reads"):
+        MutableView(MemoryStore(), track_reads=bad)  # type: ignore[arg-type]
+    view = MutableView(MemoryStore())
+    with (
+        pytest.raises(TypeError, match="allow_writes"),
+        view.without_read_tracking(allow_writes=bad),  # type: ignore[arg-type]
+    ):
+        pass

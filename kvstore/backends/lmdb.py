@@ -53,6 +53,7 @@ from kvstore.store import (
     ReadOnlyStore,
     checked_mutations,
 )
+from kvstore.validate import check_bool, check_map_size, check_optional_bool
 
 if TYPE_CHECKING:
     from kvstore.mutations import Mutations
@@ -708,10 +709,10 @@ class LMDBStore(_TxnReader, AtomicKVStore):
         if not isinstance(path, (str, bytes, os.PathLike)):
             raise TypeError(f"path must be a str or os.PathLike, not {type(path).__name__}")
         fspath = os.fsdecode(os.fspath(path))
-        if map_size is None:
-            map_size = _DEFAULT_MAP_SIZE
-        elif type(map_size) is not int or map_size <= 0:
-            raise ValueError(f"map_size must be a positive int, not {map_size!r}")
+        map_size = _DEFAULT_MAP_SIZE if map_size is None else check_map_size(map_size)
+        check_bool(sync, "sync")
+        check_bool(readonly, "readonly")
+        check_bool(create, "create")
         self._closed = True  # until fully open, so close() does nothing
         self._path = fspath
         self._sync = bool(sync)
@@ -862,8 +863,7 @@ class LMDBStore(_TxnReader, AtomicKVStore):
         ``sync=False`` cannot skip the flush on a ``sync=True`` store (LMDB syncs every commit
         of such an environment).  Every item is checked before the transaction begins.
         """
-        if sync is not None and not isinstance(sync, bool):
-            raise TypeError(f"sync must be a bool or None, not {type(sync).__name__}")
+        check_optional_bool(sync, "sync")
         removes, puts, adjusts = _checked(mutations)
         data, empty = self._data, self._empty
         self._write(lambda txn: _apply(txn, data, empty, removes, puts, adjusts), sync)

@@ -29,6 +29,7 @@ from kvstore.store import (
     ReadOnlyStore,
     checked_mutations,
 )
+from kvstore.validate import check_optional_bool
 
 if TYPE_CHECKING:
     from kvstore.mutations import Mutations
@@ -142,7 +143,8 @@ class MemoryStore(FetchingStore, AtomicKVStore):
             self._adjust(key, amount)
 
     def apply(self, mutations: Mutations, sync: bool | None = None) -> None:
-        """Apply ``mutations`` atomically; ``sync`` has no meaning in memory."""
+        """Apply ``mutations`` atomically; ``sync`` has no meaning in memory (but is checked)."""
+        check_optional_bool(sync, "sync")
         removes, puts, adjusts = checked_mutations(mutations)
         with self._lock:
             self._check_open()

@@ -715,10 +715,25 @@ def test_path_must_be_path_like(bad: Any) -> None:
         LMDBStore(bad)
 
 
-@pytest.mark.parametrize("bad", [0, -1, 1.5, "big"])
+@pytest.mark.parametrize("bad", [0, -1, 2**64, 2**80])
 def test_map_size_must_be_a_positive_int(tmp_path: Path, bad: Any) -> None:
+    # 2**80 used to escape as py-lmdb's OverflowError (issue 9, defect 6).
     with pytest.raises(ValueError, match="map_size"):
         LMDBStore(tmp_path / "db", map_size=bad)
+    assert not (tmp_path / "db").exists()
+
+
+@pytest.mark.parametrize("bad", [1.5, "big", True])
+def test_map_size_of_another_type_is_a_type_error(tmp_path: Path, bad: Any) -> None:
+    with pytest.raises(TypeError, match="map_size"):
+        LMDBStore(tmp_path / "db", map_size=bad)
+
+
+@pytest.mark.parametrize("arg", ["sync", "readonly", "create"])
+@pytest.mark.parametrize("bad", ["no", 1, None])
+def test_lmdb_flags_must_be_bools(tmp_path: Path, arg: str, bad: Any) -> None:
+    with pytest.raises(TypeError, match=arg):
+        LMDBStore(tmp_path / "db", **{arg: bad})
 
 
 # -- closing ----------------------------------------------------------------------------------
