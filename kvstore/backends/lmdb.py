@@ -1,7 +1,8 @@
 """``LMDBStore``: the embedded, durable, multi-process default backend, on LMDB.
 
-Layout: one LMDB environment (a directory holding ``data.mdb`` and ``lock.mdb``) with three
-named databases, so every user key belongs to the user and none collides with internals:
+Layout: one LMDB environment (a directory holding ``data.mdb``, ``lock.mdb`` and the
+``kvstore-store`` marker, written once the store exists, so a lost ``data.mdb`` is noticed)
+with three named databases, so every user key belongs to the user and none collides with internals:
 
 * ``b"data"`` -- user keys of 1 to :data:`~kvstore.MAX_KEY_SIZE` bytes;
 * ``b"empty-key"`` -- the value of the user key ``b""`` (LMDB cannot store an empty key), kept
@@ -23,6 +24,7 @@ import itertools
 import operator
 import os
 import stat
+import struct
 import sys
 import threading
 import weakref
@@ -321,6 +323,88 @@ def _out_of_space(path: str) -> bool:
             os.unlink(probe)
 
 
+# -- checking data.mdb before LMDB maps it -----------------------------------------------------
+#: The file that marks a directory as a kvstore store once its creation has finished: with it,
+#: an empty or missing ``data.mdb`` is damage, not a new store.
+_MARKER = "kvstore-store"
+_MARKER_TEXT = b"kvstore LMDB store: do not delete while data.mdb exists\n"
+_META_MAGIC = 0xBEEFC0DE
+_META_VERSION = 1
+_SIZE_T = "Q" if struct.calcsize("N") == 8 else "I"
+# An LMDB meta page: the page header (pgno, pad u16, flags u16, lower u16, upper u16), then
+# MDB_meta: magic u32, version u32, address, mapsize, two MDB_db records (pad u32, flags u16,
+# depth u16, branch, leaf and overflow page counts, entries, root), last_pgno, txnid.
+_DB_RECORD = "IHH" + _SIZE_T * 5
+_META = struct.Struct("=" + _SIZE_T + "HHHH" + "II" + _SIZE_T * 2 + _DB_RECORD * 2 + _SIZE_T * 2)
+_PSIZE_INDEX = 9  # the free DB's pad field holds the page size (in meta page 0)
+
+
+def _corrupt_file(path: str, why: str) -> CorruptData:
+    return CorruptData(f"the LMDB data file {path!r} is damaged: {why}")
+
+
+def _check_data_file(path: str) -> None:
+    """Refuse (``CorruptData``) a ``data.mdb`` that LMDB would map past its end.
+
+    LMDB trusts the meta pages: a file cut short makes the first touch of a missing page kill
+    the process with SIGBUS.  So this reads both meta pages and checks they are LMDB's and
+    that the file holds every page the newest of them refers to.  An empty or missing file is
+    damage too when the directory's marker says a store was created here.
+    """
+    data = os.path.join(path, "data.mdb")
+    marked = os.path.exists(os.path.join(path, _MARKER))
+    try:
+        with open(data, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(_META.size)
+            if size == 0:
+                if marked:
+                    raise _corrupt_file(data, "it is empty, but a store was created here")
+                return  # a store whose creation never finished: LMDB starts it afresh
+            if len(head) < _META.size:
+                raise _corrupt_file(data, f"{size} bytes is too short for an LMDB meta page")
+            first = _META.unpack(head)
+            psize = first[_PSIZE_INDEX]
+            if psize < 512 or psize > 1 << 16 or psize & (psize - 1):
+                raise _corrupt_file(data, f"meta page 0 gives an impossible page size {psize}")
+            if size < 2 * psize:
+                raise _corrupt_file(data, f"{size} bytes cannot hold the two meta pages")
+            f.seek(psize)
+            second = _META.unpack(f.read(_META.size))
+    except FileNotFoundError:
+        if marked:
+            raise _corrupt_file(data, "it is missing, but a store was created here") from None
+        return
+    except PermissionError:
+        return  # LMDB's open reports this, as PermissionError naming the path
+    except OSError as exc:
+        raise _corrupt_file(data, f"cannot read its meta pages: {exc}") from exc
+    for n, meta in enumerate((first, second)):
+        magic, version = meta[5], meta[6]
+        if magic != _META_MAGIC or version != _META_VERSION:
+            raise _corrupt_file(
+                data, f"meta page {n} is not an LMDB one (magic {magic:#x}, version {version})"
+            )
+    last_pgno, _txnid = max((first, second), key=lambda m: m[-1])[-2:]
+    needed = (last_pgno + 1) * psize
+    if size < needed:
+        raise _corrupt_file(
+            data, f"it is {size} bytes but its pages reach {needed} bytes (truncated?)"
+        )
+
+
+def _mark_created(path: str) -> None:
+    """Write the marker once ``data.mdb`` holds a store (best effort: it is a safety net)."""
+    marker = os.path.join(path, _MARKER)
+    if os.path.exists(marker):
+        return
+    with suppress(OSError):
+        tmp = f"{marker}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(_MARKER_TEXT)
+        os.replace(tmp, marker)
+
+
 _REGISTRY: dict[tuple[int, int], _Environment] = {}
 _REGISTRY_LOCK = threading.Lock()
 
@@ -374,9 +458,12 @@ def _open_environment(
                 f"{path!r} is already open read-only in this process; close that store first"
             )
         if shared is None:
+            _check_data_file(path)
             shared = _Environment(
                 path, _open_lmdb(path, map_size, sync, readonly), readonly, not sync
             )
+            if not readonly:
+                _mark_created(path)
             shared.key = key
             _REGISTRY[key] = shared
         shared.refs += 1

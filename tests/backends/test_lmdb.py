@@ -672,7 +672,7 @@ def test_opening_without_write_permission_raises_permission_error(readonly: bool
         os.chmod(path, 0o755)
         for name in ("data.mdb", "lock.mdb"):
             os.chmod(os.path.join(path, name), 0o644)
-        for name in ("data.mdb", "lock.mdb"):
+        for name in ("data.mdb", "lock.mdb", "kvstore-store"):
             os.unlink(os.path.join(path, name))
         os.rmdir(path)
         os.rmdir(top)
@@ -811,3 +811,56 @@ def test_reads_are_cheap_enough_to_use_in_loops(store: LMDBStore) -> None:
     for i in range(1000):
         store.get(b"%05d" % i)
     assert time.perf_counter() - start < 1.0
+
+
+# -- a damaged data file (issue 9, defect 1) ------------------------------------------------
+_OPEN_DAMAGED = """
+import sys
+sys.path.insert(0, sys.argv[2])
+import kvstore
+from kvstore.errors import CorruptData
+try:
+    kvstore.open(sys.argv[1]).close()
+except CorruptData as exc:
+    print("CORRUPT", exc)
+else:
+    print("OPENED")
+"""
+
+
+def _open_in_child(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _OPEN_DAMAGED, str(path), str(ROOT)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+
+
+@pytest.mark.parametrize("cut", ["8k", "12k", "64k", "half", "zero", "missing"])
+def test_truncated_data_file_raises_corrupt_data_not_sigbus(tmp_path: Path, cut: str) -> None:
+    path = tmp_path / "db"
+    with LMDBStore(path, sync=False) as store:
+        store.apply(_big_puts(400))  # about 450 KiB of pages
+    data = path / "data.mdb"
+    full = data.stat().st_size
+    assert full > 128 * 1024
+    if cut == "missing":
+        data.unlink()
+    else:
+        sizes = {"8k": 8192, "12k": 12288, "64k": 65536, "half": full // 2, "zero": 0}
+        os.truncate(data, sizes[cut])
+    proc = _open_in_child(path)
+    # A negative return code is death by a signal (SIGBUS is -7).
+    assert proc.returncode == 0, (proc.returncode, proc.stderr)
+    assert proc.stdout.startswith("CORRUPT"), proc.stdout
+    assert "data.mdb" in proc.stdout and str(path) in proc.stdout
+
+
+def test_undamaged_store_still_opens_and_a_new_one_is_marked(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    with LMDBStore(path, sync=False) as store:
+        store.put(b"k", b"v")
+    proc = _open_in_child(path)
+    assert (proc.returncode, proc.stdout.strip()) == (0, "OPENED"), proc.stderr
+    assert (path / "kvstore-store").exists()
+    with LMDBStore(path, readonly=True) as store:
+        assert store.get(b"k") == b"v"
