@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         ReadWriteConflict,
     )
     from kvstore.database import Database, Transaction, open
+    from kvstore.layers.graph import Association, Concept, ConcurrentMemory
     from kvstore.layers.persidict import PersiDict
     from kvstore.layers.regions import AsyncRegionClient, RegionClient, RegionError, RegionInfo
     from kvstore.mutations import Mutations, Writes
@@ -68,6 +69,9 @@ _LAZY = {
     "PrefixStore": "kvstore.prefix",
     "PersiDict": "kvstore.layers.persidict",
     "RegionClient": "kvstore.layers.regions",
+    "ConcurrentMemory": "kvstore.layers.graph",
+    "Concept": "kvstore.layers.graph",
+    "Association": "kvstore.layers.graph",
     "AsyncRegionClient": "kvstore.layers.regions",
     "RegionInfo": "kvstore.layers.regions",
     "RegionError": "kvstore.layers.regions",
@@ -99,6 +103,9 @@ __all__ = [
     "RegionClient",
     "AsyncRegionClient",
     "RegionInfo",
+    "ConcurrentMemory",
+    "Concept",
+    "Association",
     "MAX_KEY_SIZE",
     "KVError",
     "ReadOnlyError",
