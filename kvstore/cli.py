@@ -1,4 +1,4 @@
-"""The ``kvstore`` command line: ``demo``, ``dump``, ``load``, ``stats``, ``bench``, ``memory``.
+"""The ``kvstore`` command line: demo, dump, load, stats, bench, memory and graph.
 
 ``kvstore demo`` is the tour of the project's main job on the embedded LMDB default:
 concurrent transactions from threads and processes, a conflict detected and retried, and a
@@ -24,7 +24,7 @@ from typing import Any, TextIO
 import kvstore
 from kvstore.counters import decode_counter, encode_counter
 from kvstore.keys import check_key
-from kvstore.layers import regions_cli
+from kvstore.layers import graph_cli, regions_cli
 
 __all__ = ["main"]
 
@@ -249,7 +249,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("path")
     sub.add_parser("bench", help="the quick benchmark suite (ratios against raw py-lmdb)")
     regions_cli.add_parser(sub)
+    graph_cli.add_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "graph":
+        try:
+            return graph_cli.run(args)
+        except (kvstore.KVError, OSError, LookupError, TypeError, ValueError) as e:
+            print(f"kvstore graph {args.verb}: {e}", file=sys.stderr)
+            return 1
     if args.command == "memory":
         try:
             return regions_cli.run(args)

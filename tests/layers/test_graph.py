@@ -284,3 +284,40 @@ def test_find_path_is_a_shortest_path(
             assert path[0] == cid(s) and path[-1] == cid(e)
             for x, y in itertools.pairwise(path):
                 assert int.from_bytes(y, "big") in graph[int.from_bytes(x, "big")]
+
+
+def test_cli(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    path = tmp_path / "g"
+    with ConcurrentMemory(path) as m:
+        m.learn_concept(cid(1), b"one", vector=[0.5])
+        m.learn_association(cid(1), cid(2), "causal")
+        m.learn_association(cid(2), cid(3))
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "kvstore", "graph", *args, "--db", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+
+    stats = json.loads(run("stats").stdout)
+    assert stats["snapshot"]["concept_count"] == 1 and stats["snapshot"]["edge_count"] == 2
+    concept = json.loads(run("concept", cid(1).hex()).stdout)
+    assert concept["content"] == "one" and concept["neighbors"] == [cid(2).hex()]
+    assert json.loads(run("neighbors", cid(2).hex()).stdout) == [cid(3).hex()]
+    assert json.loads(run("path", cid(1).hex(), cid(3).hex()).stdout) == [
+        cid(1).hex(),
+        cid(2).hex(),
+        cid(3).hex(),
+    ]
+    assert json.loads(run("path", cid(3).hex(), cid(1).hex()).stdout) is None
+    r = run("concept", cid(9).hex())
+    assert r.returncode == 1 and "no concept" in r.stderr and r.stderr.count("\n") == 1
+    r = run("concept", "zz")
+    assert r.returncode == 2 and "not hex" in r.stderr and "Traceback" not in r.stderr
