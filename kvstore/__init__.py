@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from kvstore.errors import (
     CorruptData,
     KVError,
+    NotAKVStore,
     ReadOnlyError,
     RetryTransaction,
     StaleTransaction,
@@ -114,6 +115,7 @@ __all__ = [
     "TransactionConflict",
     "TransactionTooOld",
     "CorruptData",
+    "NotAKVStore",
     "StoreFull",
     "StoreClosed",
     "RegionError",

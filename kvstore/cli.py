@@ -214,7 +214,7 @@ def load(path: str, source: TextIO) -> int:
 
 
 def stats(path: str, out: TextIO) -> int:
-    with kvstore.open(path, create=False) as db:
+    with kvstore.open(path, readonly=True, create=False) as db:
         s = db.stats()
         print(json.dumps({"version": s.version, "size_bytes": s.size_bytes}), file=out)
     return 0

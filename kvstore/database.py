@@ -498,8 +498,7 @@ class Database(Closeable):
 
 
 def _check_retries(retries: Any) -> None:
-    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
-        raise ValueError(f"retries must be an int >= 0, not {retries!r}")
+    check_int(retries, "retries", minimum=0)
 
 
 def _backoff(attempt: int) -> float:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CorruptData",
     "KVError",
+    "NotAKVStore",
     "ReadOnlyError",
     "RetryTransaction",
     "StaleTransaction",
@@ -62,6 +63,15 @@ class TransactionTooOld(RetryTransaction):
 
 class CorruptData(KVError, ValueError):
     """Serialized or stored data is damaged, truncated, of the wrong version or hostile."""
+
+
+class NotAKVStore(CorruptData):
+    """The LMDB environment at the path was not made by kvstore (it holds other databases).
+
+    Opening one for writing would write kvstore's databases into it, so it is refused unless
+    asked for with ``LMDBStore(path, adopt=True)``.  A ``CorruptData`` (so a ``ValueError``)
+    because to kvstore the path does not hold a valid store.
+    """
 
 
 class StoreFull(KVError):

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 import kvstore
+import kvstore.cli
 from kvstore.cli import main
 
 
@@ -140,3 +143,87 @@ def test_load_interrupted_exits_130_without_a_traceback(tmp_path: Path) -> None:
     assert err.strip() == "kvstore load: interrupted"
     with kvstore.open(db) as opened, opened.transaction() as tx:
         assert list(tx.get_range()) == []  # the partial load was rolled back
+
+
+# -- read-only commands never write (issue 9, defect 4) ---------------------------------------
+def _fingerprint(path: Path) -> tuple[bytes, int, list[str]]:
+    data = path / "data.mdb"
+    return data.read_bytes(), data.stat().st_mtime_ns, sorted(os.listdir(path))
+
+
+def test_stats_and_dump_do_not_write_into_a_plain_lmdb_environment(tmp_path: Path) -> None:
+    import lmdb
+
+    path = tmp_path / "plain"
+    env = lmdb.open(str(path))
+    with env.begin(write=True) as txn:
+        txn.put(b"user", b"data")
+    env.close()
+    before = _fingerprint(path)
+    for command in ("stats", "dump"):
+        result = _run_cli(command, str(path))
+        assert result.returncode == 1
+        assert "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert "not a kvstore" in result.stderr
+        assert _fingerprint(path) == before  # stats used to create kvstore's databases in it
+
+
+def _as_nobody(fn: Callable[[], bool]) -> int:
+    """Run ``fn`` in a forked child without root rights; exit 0 if it returned True."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 3
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            code = 0 if fn() else 1
+        except BaseException:
+            code = 2
+        finally:
+            os._exit(code)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
+def test_stats_and_dump_work_on_read_only_files() -> None:
+    import shutil
+    import tempfile
+
+    top = Path(tempfile.mkdtemp())  # not under pytest's root-only directory: see nobody below
+    path = top / "db"
+    with kvstore.open(path) as db, db.transaction() as tx:
+        tx.put(b"k", b"v")
+    expected_dump = '{"key": "aw==", "value": "dg=="}\n'
+    modes = {p: p.stat().st_mode for p in (path, *path.iterdir())}
+    os.chmod(top, 0o755)
+    try:
+        for p in path.iterdir():
+            os.chmod(p, 0o444)
+        os.chmod(path, 0o555)
+        before = _fingerprint(path)
+        # As this user (root can write anyway: then what matters is that nothing was written).
+        result = _run_cli("stats", str(path))
+        assert result.returncode == 0, result.stderr
+        assert '"version": 1' in result.stdout
+        result = _run_cli("dump", str(path))
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == expected_dump
+        assert _fingerprint(path) == before
+        if os.geteuid() == 0:  # and as a user the files really are read-only to
+
+            def read_both() -> bool:
+                out = io.StringIO()
+                return (
+                    main(["dump", str(path)]) == 0
+                    and kvstore.cli.dump(str(path), out) == 0
+                    and out.getvalue() == expected_dump
+                    and kvstore.cli.stats(str(path), io.StringIO()) == 0
+                )
+
+            assert _as_nobody(read_both) == 0
+            assert _fingerprint(path) == before
+    finally:
+        for p, mode in modes.items():
+            os.chmod(p, mode)
+        shutil.rmtree(top)

@@ -477,8 +477,10 @@ def test_bad_arguments_name_themselves(db: Database) -> None:
         db.run(42)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="retries"):
         db.run(lambda tx: None, retries=-1)
-    with pytest.raises(ValueError, match="retries"):
+    with pytest.raises(TypeError, match="retries"):
         db.transactional(retries="3")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="retries"):
+        db.run(lambda tx: None, retries=True)
     with pytest.raises(ValueError, match="history_commits"):
         Database(MemoryStore(), history_commits=0)
     with pytest.raises(TypeError, match="store"):

@@ -39,6 +39,7 @@ from kvstore.counters import check_amount
 from kvstore.errors import (
     CorruptData,
     KVError,
+    NotAKVStore,
     ReadOnlyError,
     StoreClosed,
     StoreFull,
@@ -180,7 +181,9 @@ class _Environment:
     what must be per environment: the write lock, the resize gate and the open snapshots.
     """
 
-    def __init__(self, path: str, env: lmdb.Environment, readonly: bool, nosync: bool) -> None:
+    def __init__(
+        self, path: str, env: lmdb.Environment, readonly: bool, nosync: bool, adopt: bool
+    ) -> None:
         self.path = path
         self.env = env
         self.readonly = readonly
@@ -192,7 +195,7 @@ class _Environment:
         self.gate = _Gate()
         self.lock = threading.Lock()
         self.snapshots: weakref.WeakSet[LMDBSnapshot] = weakref.WeakSet()
-        self.data, self.empty, self.meta = _open_databases(path, env, readonly)
+        self.data, self.empty, self.meta = _open_databases(path, env, readonly, adopt)
 
     # -- ending write transactions and growing the map -----------------------------------
     def abort_write(self, txn: _Txn) -> None:
@@ -444,7 +447,7 @@ def _check_directory(path: str, readonly: bool, create: bool) -> os.stat_result:
 
 
 def _open_environment(
-    path: str, map_size: int, sync: bool, readonly: bool, create: bool
+    path: str, map_size: int, sync: bool, readonly: bool, create: bool, adopt: bool = False
 ) -> _Environment:
     """Open (or share the already open) environment in directory ``path``."""
     st = _check_directory(path, readonly, create)
@@ -460,7 +463,7 @@ def _open_environment(
         if shared is None:
             _check_data_file(path)
             shared = _Environment(
-                path, _open_lmdb(path, map_size, sync, readonly), readonly, not sync
+                path, _open_lmdb(path, map_size, sync, readonly), readonly, not sync, adopt
             )
             if not readonly:
                 _mark_created(path)
@@ -471,18 +474,37 @@ def _open_environment(
 
 
 def _open_lmdb(path: str, map_size: int, sync: bool, readonly: bool) -> lmdb.Environment:
+    """Open the environment; read-only on files this process cannot write, without locking.
+
+    A read-only open normally still writes its reader slot into ``lock.mdb``; when that file
+    (or the directory, to create it) is not writable, LMDB cannot lock at all, so the read-only
+    open retries without the lock file -- reading read-only media or someone else's files
+    works, and nothing is written.  (Without the lock, a writer in another process could
+    reuse pages this reader still reads: only do that where no one can write.)
+    """
+    options: dict[str, Any] = {
+        "map_size": map_size,
+        "subdir": True,
+        "readonly": readonly,
+        "sync": sync,
+        "create": False,
+        "max_dbs": _MAX_DBS,
+        "max_readers": _MAX_READERS,
+        "max_spare_txns": _MAX_SPARE_TXNS,
+    }
     try:
-        return lmdb.open(
-            path,
-            map_size=map_size,
-            subdir=True,
-            readonly=readonly,
-            sync=sync,
-            create=False,
-            max_dbs=_MAX_DBS,
-            max_readers=_MAX_READERS,
-            max_spare_txns=_MAX_SPARE_TXNS,
+        return lmdb.open(path, **options)
+    except lmdb.Error as exc:
+        code = getattr(exc, "code", 0)
+        denied = isinstance(exc, lmdb.ReadonlyError) or code in (
+            errno.EACCES,
+            errno.EPERM,
+            errno.EROFS,
         )
+        if not (readonly and denied):
+            raise _open_error(path, exc) from exc
+    try:
+        return lmdb.open(path, lock=False, **options)
     except lmdb.Error as exc:
         raise _open_error(path, exc) from exc
 
@@ -507,8 +529,32 @@ def _open_error(path: str, exc: lmdb.Error) -> Exception:
     return KVError(f"cannot open the LMDB store at {path!r}: {exc}")
 
 
-def _open_databases(path: str, env: lmdb.Environment, readonly: bool) -> tuple[_Db, _Db, _Db]:
+def _foreign_entry(env: lmdb.Environment, names: tuple[bytes, ...]) -> bytes | None:
+    """The first key of the main database that is not one of kvstore's databases, if any.
+
+    A kvstore environment's main database holds its named databases (all of them: they are
+    created in one transaction), and nothing else unless it was adopted; any other key, in an
+    environment without them, means it belongs to someone else.  Reads a few keys at most.
+    """
+    with env.begin() as txn:
+        if all(txn.get(name) is not None for name in names):
+            return None  # a kvstore store (perhaps an adopted one)
+        for key in txn.cursor().iternext(keys=True, values=False):
+            if key not in names:
+                found: bytes = key
+                return found
+    return None
+
+
+def _open_databases(
+    path: str, env: lmdb.Environment, readonly: bool, adopt: bool = False
+) -> tuple[_Db, _Db, _Db]:
     """Open (creating unless read-only) the three named databases.
+
+    An environment whose main database holds anything else was not made by kvstore: opening
+    it for writing raises :class:`NotAKVStore` before anything is written, unless ``adopt``
+    (then kvstore's databases are added beside what is there, which stays untouched).  An
+    empty environment is initialized as a new store.
 
     Another process may have grown the map past ours (MapResizedError: adopt its size) and a
     tiny map may be too small even for this (MapFullError: double it); both retry.
@@ -519,6 +565,13 @@ def _open_databases(path: str, env: lmdb.Environment, readonly: bool) -> tuple[_
             try:
                 if readonly:
                     dbs = [env.open_db(name, create=False) for name in names]
+                elif not adopt and (foreign := _foreign_entry(env, names)) is not None:
+                    env.close()
+                    raise NotAKVStore(
+                        f"{path!r} is an LMDB environment not made by kvstore (its main database"
+                        f" holds {foreign[:40]!r}); refusing to write into it -- pass"
+                        " adopt=True to add a kvstore store beside its data"
+                    )
                 else:
                     with env.begin(write=True) as txn:
                         dbs = [env.open_db(name, txn=txn) for name in names]
@@ -532,7 +585,7 @@ def _open_databases(path: str, env: lmdb.Environment, readonly: bool) -> tuple[_
                 env.set_mapsize(min(size * 2, _MAX_MAP_SIZE))
     except lmdb.NotFoundError as exc:
         env.close()
-        raise CorruptData(f"{path!r} is an LMDB store but not a kvstore one: {exc}") from exc
+        raise NotAKVStore(f"{path!r} is an LMDB store but not a kvstore one: {exc}") from exc
     except lmdb.Error as exc:
         env.close()
         raise _open_error(path, exc) from exc
@@ -766,7 +819,11 @@ class LMDBStore(_TxnReader, AtomicKVStore):
     ``sync=True`` makes every write durable when it returns; ``sync=False`` survives a process
     crash but may lose the latest writes on an OS crash or power loss.  ``readonly=True``
     opens an existing store for reading only (every mutation raises
-    :class:`~kvstore.ReadOnlyError`).  ``create=False`` refuses to create a missing store.
+    :class:`~kvstore.ReadOnlyError`); it writes nothing into the directory, and works on files
+    it may not write (then without LMDB's lock file).  ``create=False`` refuses to create a
+    missing store.  An LMDB environment that kvstore did not make (its main database holds
+    other data) raises :class:`~kvstore.NotAKVStore` instead of being written into, unless
+    ``adopt=True``: then kvstore's databases are added beside its data, which stays untouched.
 
     Errors on opening: a path that exists but is not a directory raises
     ``NotADirectoryError``; a missing store with ``create=False`` or ``readonly=True`` raises
@@ -792,6 +849,7 @@ class LMDBStore(_TxnReader, AtomicKVStore):
         sync: bool = True,
         readonly: bool = False,
         create: bool = True,
+        adopt: bool = False,
     ) -> None:
         if not isinstance(path, (str, bytes, os.PathLike)):
             raise TypeError(f"path must be a str or os.PathLike, not {type(path).__name__}")
@@ -800,10 +858,11 @@ class LMDBStore(_TxnReader, AtomicKVStore):
         check_bool(sync, "sync")
         check_bool(readonly, "readonly")
         check_bool(create, "create")
+        check_bool(adopt, "adopt")
         self._closed = True  # until fully open, so close() does nothing
         self._path = fspath
         self._sync = bool(sync)
-        shared = _open_environment(fspath, map_size, self._sync, bool(readonly), bool(create))
+        shared = _open_environment(fspath, map_size, self._sync, readonly, create, adopt)
         self._shared = shared
         self._readonly = bool(readonly)
         self._data = shared.data

@@ -28,6 +28,7 @@ from kvstore.backends.lmdb import LMDBBatch, LMDBSnapshot, LMDBStore
 from kvstore.errors import (
     CorruptData,
     KVError,
+    NotAKVStore,
     ReadOnlyError,
     StoreClosed,
     TransactionTooOld,
@@ -659,15 +660,20 @@ def test_opening_without_write_permission_raises_permission_error(readonly: bool
     path = os.path.join(top, "db")
     try:
         LMDBStore(path).close()
+        # Reading needs no write permission (issue 9, defect 4): a read-only open of files it
+        # may not write goes without LMDB's lock file.  Writing does need it.
         if os.geteuid() == 0:
             os.chmod(top, 0o755)
-            assert _open_as_nobody(path, readonly) == 0
+            assert _open_as_nobody(path, readonly) == (2 if readonly else 0)
         else:
             for name in ("data.mdb", "lock.mdb"):
                 os.chmod(os.path.join(path, name), 0o444)
             os.chmod(path, 0o555)
-            with pytest.raises(PermissionError, match="db"):
-                LMDBStore(path, readonly=readonly)
+            if readonly:
+                LMDBStore(path, readonly=True).close()
+            else:
+                with pytest.raises(PermissionError, match="db"):
+                    LMDBStore(path, readonly=readonly)
     finally:
         os.chmod(path, 0o755)
         for name in ("data.mdb", "lock.mdb"):
@@ -863,4 +869,58 @@ def test_undamaged_store_still_opens_and_a_new_one_is_marked(tmp_path: Path) -> 
     assert (proc.returncode, proc.stdout.strip()) == (0, "OPENED"), proc.stderr
     assert (path / "kvstore-store").exists()
     with LMDBStore(path, readonly=True) as store:
+        assert store.get(b"k") == b"v"
+
+
+# -- environments kvstore did not make (issue 9, defect 4) -------------------------------------
+def _plain_environment(path: Path) -> None:
+    env = lmdb.open(str(path))
+    with env.begin(write=True) as txn:
+        txn.put(b"user", b"data")
+    env.close()
+
+
+def _fingerprint(path: Path) -> tuple[bytes, int]:
+    data = path / "data.mdb"
+    return data.read_bytes(), data.stat().st_mtime_ns
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_a_plain_lmdb_environment_is_refused_and_not_written(
+    tmp_path: Path, readonly: bool
+) -> None:
+    import kvstore
+
+    path = tmp_path / "plain"
+    _plain_environment(path)
+    before = _fingerprint(path)
+    with pytest.raises(NotAKVStore, match="kvstore") as info:
+        LMDBStore(path, readonly=readonly)
+    assert isinstance(info.value, KVError)
+    with pytest.raises(NotAKVStore):
+        kvstore.open(path, readonly=readonly)
+    assert _fingerprint(path) == before
+
+
+def test_adopt_adds_a_store_beside_a_plain_environments_data(tmp_path: Path) -> None:
+    path = tmp_path / "plain"
+    _plain_environment(path)
+    with LMDBStore(path, adopt=True) as store:
+        assert list(store.get_range()) == []
+        store.put(b"k", b"v")
+    with LMDBStore(path) as store:  # adopted once: now it is a kvstore store
+        assert list(store.get_range()) == [(b"k", b"v")]
+    env = lmdb.open(str(path), max_dbs=8)
+    try:
+        with env.begin() as txn:
+            assert txn.get(b"user") == b"data"
+    finally:
+        env.close()
+
+
+def test_an_empty_environment_is_initialized(tmp_path: Path) -> None:
+    path = tmp_path / "empty"
+    lmdb.open(str(path)).close()
+    with LMDBStore(path) as store:
+        store.put(b"k", b"v")
         assert store.get(b"k") == b"v"
