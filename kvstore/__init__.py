@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from kvstore.errors import (
+    CommitUnknown,
     CorruptData,
     KVError,
     NotAKVStore,
@@ -18,6 +19,7 @@ from kvstore.errors import (
     StaleTransaction,
     StoreClosed,
     StoreFull,
+    StoreUnavailable,
     TransactionConflict,
     TransactionTooOld,
 )
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
     )
     from kvstore.database import Database, Transaction, open
     from kvstore.layers.graph import Association, Concept, ConcurrentMemory
-    from kvstore.layers.persidict import PersiDict
+    from kvstore.layers.persidict import MutationPolicyError, PersiDict
     from kvstore.layers.regions import AsyncRegionClient, RegionClient, RegionError, RegionInfo
     from kvstore.mutations import Mutations, Writes
     from kvstore.prefix import PrefixStore
@@ -69,6 +71,7 @@ _LAZY = {
     "Subspace": "kvstore.subspace",
     "PrefixStore": "kvstore.prefix",
     "PersiDict": "kvstore.layers.persidict",
+    "MutationPolicyError": "kvstore.layers.persidict",
     "RegionClient": "kvstore.layers.regions",
     "ConcurrentMemory": "kvstore.layers.graph",
     "Concept": "kvstore.layers.graph",
@@ -118,7 +121,10 @@ __all__ = [
     "NotAKVStore",
     "StoreFull",
     "StoreClosed",
+    "StoreUnavailable",
+    "CommitUnknown",
     "RegionError",
+    "MutationPolicyError",
 ]
 
 

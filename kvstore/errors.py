@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from kvstore.conflicts import Conflict
 
 __all__ = [
+    "CommitUnknown",
     "CorruptData",
     "KVError",
     "NotAKVStore",
@@ -22,6 +23,7 @@ __all__ = [
     "StaleTransaction",
     "StoreClosed",
     "StoreFull",
+    "StoreUnavailable",
     "TransactionConflict",
     "TransactionTooOld",
 ]
@@ -80,3 +82,18 @@ class StoreFull(KVError):
 
 class StoreClosed(KVError):
     """The store (or the view, snapshot or database over it) has been closed."""
+
+
+class StoreUnavailable(KVError):
+    """The store cannot be reached (a server backend is down, unreachable or restarting).
+
+    Nothing was changed by the operation that raised it.
+    """
+
+
+class CommitUnknown(KVError):
+    """A commit's outcome is unknown: the connection dropped after it was sent.
+
+    The commit may or may not have been applied; it is never retried automatically, since
+    running it twice could apply it twice.  Read the data back to find out.
+    """

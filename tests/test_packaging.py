@@ -34,3 +34,62 @@ def test_distribution_name_is_free_and_import_name_is_kvstore() -> None:
 def test_version_is_one_fact() -> None:
     assert PROJECT["version"] == kvstore.__version__
     assert f"## {kvstore.__version__}" in (ROOT / "CHANGELOG.md").read_text()
+
+
+SPEC_EXPORTS = [
+    "open",
+    "Database",
+    "Transaction",
+    "KVStore",
+    "AtomicKVStore",
+    "DeltaKVStore",
+    "MutableView",
+    "MemoryStore",
+    "LMDBStore",
+    "KVPair",
+    "KeyRange",
+    "KeyRanges",
+    "Mutations",
+    "Writes",
+    "Reads",
+    "Conflict",
+    "ReadWriteConflict",
+    "ReadRemoveConflict",
+    "ReadAdjustConflict",
+    "Subspace",
+    "PrefixStore",
+    "PersiDict",
+    "RegionClient",
+    "AsyncRegionClient",
+    "RegionInfo",
+    "ConcurrentMemory",
+    "Concept",
+    "Association",
+    "MAX_KEY_SIZE",
+    "KVError",
+    "ReadOnlyError",
+    "StaleTransaction",
+    "RetryTransaction",
+    "TransactionConflict",
+    "TransactionTooOld",
+    "CorruptData",
+    "StoreFull",
+    "StoreClosed",
+    "StoreUnavailable",
+    "CommitUnknown",
+    "RegionError",
+    "MutationPolicyError",
+]
+
+
+def test_every_spec_export_is_there() -> None:
+    # SPEC §7: the top-level names, every error class among them.
+    missing = [name for name in SPEC_EXPORTS if name not in kvstore.__all__]
+    assert missing == []
+    for name in kvstore.__all__:
+        value = getattr(kvstore, name)
+        if isinstance(value, type) and name.endswith(("Error", "Data", "Full", "Closed")):
+            assert issubclass(value, kvstore.KVError), name
+    assert issubclass(kvstore.StoreUnavailable, kvstore.KVError)
+    assert issubclass(kvstore.CommitUnknown, kvstore.KVError)
+    assert not issubclass(kvstore.CommitUnknown, kvstore.RetryTransaction)  # never retried
