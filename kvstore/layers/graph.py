@@ -285,21 +285,38 @@ def _refresh(snap: _Snapshot, tx: Transaction, sequence: int) -> _Snapshot:
 _Entry = tuple[Any, ...]
 
 
-def _apply_batch(tx: Transaction, entries: Sequence[_Entry]) -> int:
-    """Write one batch and its change record; return the batch number."""
-    batch = _read_head(tx) + 1
+def _apply_batch(
+    tx: Transaction, entries: Sequence[_Entry], snap: _Snapshot
+) -> tuple[int, dict[bytes, tuple[bytes, bytes | None, float, float, float]] | None]:
+    """Write one batch and its change record: the batch number, and the concepts it wrote.
+
+    When no other process has written since ``snap`` (the head is still ``snap.batch``),
+    ``snap`` is exactly what the store holds, so a concept's ``created`` comes from it
+    instead of a read; the written concepts are then returned for the new snapshot.
+    """
+    head = _read_head(tx)
+    exact = head == snap.batch
+    batch = head + 1
     now = time.time()
-    touched_c: dict[bytes, None] = {}
+    written: dict[bytes, tuple[bytes, bytes | None, float, float, float]] = {}
     touched_s: dict[bytes, None] = {}
     order = time.time_ns()
+    known = snap.concepts
     for entry in entries:
         if entry[0] == "c":
             _, _, cid, content, vector, strength, confidence = entry
             key = _ROOT.pack(("c", cid))
-            old = tx.get(key)
-            created = now if old is None else tuple_layer.unpack(old)[4]
+            prev = written.get(cid)
+            if prev is not None:
+                created = prev[4]
+            elif exact:
+                rec = known.get(cid)
+                created = now if rec is None else rec[4]
+            else:
+                old = tx.get(key)
+                created = now if old is None else tuple_layer.unpack(old)[4]
             tx.put(key, tuple_layer.pack((content, vector, strength, confidence, created)))
-            touched_c[cid] = None
+            written[cid] = (content, vector, strength, confidence, created)
         else:
             _, _, source, target, assoc_type, confidence, weight = entry
             ekey = _ROOT.pack(("e", source, target, assoc_type))
@@ -311,8 +328,8 @@ def _apply_batch(tx: Transaction, entries: Sequence[_Entry]) -> int:
                 tx.put(ekey, tuple_layer.pack((position,)))
             else:
                 position = tuple_layer.unpack(old)[0]
-                prev = tx.get(_ROOT.pack(("a", source, position, target, assoc_type)))
-                created = now if prev is None else tuple_layer.unpack(prev)[2]
+                rec_a = tx.get(_ROOT.pack(("a", source, position, target, assoc_type)))
+                created = now if rec_a is None else tuple_layer.unpack(rec_a)[2]
             tx.put(
                 _ROOT.pack(("a", source, position, target, assoc_type)),
                 tuple_layer.pack((confidence, weight, created)),
@@ -320,10 +337,34 @@ def _apply_batch(tx: Transaction, entries: Sequence[_Entry]) -> int:
             touched_s[source] = None
     tx.put(_HEAD, tuple_layer.pack((batch,)))
     log = _ROOT.subspace(("log",))
-    tx.put(log.pack((batch,)), tuple_layer.pack((tuple(touched_c), tuple(touched_s))))
+    tx.put(log.pack((batch,)), tuple_layer.pack((tuple(written), tuple(touched_s))))
     if batch > _LOG_KEEP:
         tx.remove_range(log.range().min_key, log.pack((batch - _LOG_KEEP,)))
-    return batch
+    return batch, written if exact else None
+
+
+def _advance(
+    snap: _Snapshot,
+    tx: Transaction,
+    batch: int,
+    written: dict[bytes, tuple[bytes, bytes | None, float, float, float]],
+    sources: Iterable[bytes],
+    sequence: int,
+) -> _Snapshot:
+    """``snap`` plus our own batch ``batch``, the one right after it: no concept re-read."""
+    concepts = dict(snap.concepts)
+    concepts.update(written)
+    edges = dict(snap.edges)
+    targets = dict(snap.targets)
+    count = snap.edge_count
+    for source in sources:
+        new = _load_edges(tx, source)
+        count += len(new) - len(edges.get(source, ()))
+        edges[source] = new
+        targets[source] = _targets(new)
+    return _Snapshot(
+        concepts, edges, targets, count, max(sequence, snap.sequence), batch, time.time()
+    )
 
 
 # --- the public class --------------------------------------------------------------------
@@ -473,11 +514,15 @@ class ConcurrentMemory:
                 entries = [self._queue.popleft() for _ in range(n)]
                 upto = self._last_seq if not self._queue else self._queue[0][1] - 1
                 self._not_full.notify_all()
+            own: tuple[int, Any] | None = None
             if entries:
-                self._db.run(_apply_batch, entries, retries=100)
+                own = self._db.run(_apply_batch, entries, self._snap, retries=100)
                 self._flushes += 1
                 self._processed += len(entries)
             with self._db.transaction(read_only=True) as tx:
+                if own is not None and own[1] is not None:
+                    sources = {e[2] for e in entries if e[0] == "a"}
+                    self._snap = _advance(self._snap, tx, own[0], own[1], sources, upto)
                 self._snap = _refresh(self._snap, tx, upto)
             self._reconciliations += 1 if entries else 0
             with self._done:
