@@ -181,13 +181,11 @@ class _Snapshot:
     concepts: dict[bytes, tuple[bytes, bytes | None, float, float, float]]
     edges: dict[bytes, tuple[Association, ...]]  # outgoing, first-learned order
     targets: dict[bytes, tuple[bytes, ...]]  # distinct targets, first-learned order
+    sources: dict[bytes, tuple[bytes, ...]]  # reverse adjacency, for two-sided searches
     edge_count: int
     sequence: int
     batch: int
     timestamp: float
-
-
-_EMPTY = _Snapshot({}, {}, {}, 0, 0, 0, 0.0)
 
 
 def _targets(edges: Sequence[Association]) -> tuple[bytes, ...]:
@@ -235,8 +233,13 @@ def _load_all(tx: Transaction, sequence: int) -> _Snapshot:
         grouped[source].append(Association(source, target, assoc_type, confidence, weight, created))
     edges = {s: tuple(v) for s, v in grouped.items()}
     targets = {s: _targets(v) for s, v in edges.items()}
+    reverse: dict[bytes, list[bytes]] = collections.defaultdict(list)
+    for source, ts in targets.items():
+        for t in ts:
+            reverse[t].append(source)
+    sources = {t: tuple(v) for t, v in reverse.items()}
     count = sum(len(v) for v in edges.values())
-    return _Snapshot(concepts, edges, targets, count, sequence, batch, time.time())
+    return _Snapshot(concepts, edges, targets, sources, count, sequence, batch, time.time())
 
 
 def _refresh(snap: _Snapshot, tx: Transaction, sequence: int) -> _Snapshot:
@@ -265,16 +268,37 @@ def _refresh(snap: _Snapshot, tx: Transaction, sequence: int) -> _Snapshot:
         rec = _load_concept(tx, cid)
         if rec is not None:
             concepts[cid] = rec
+    return _with_edges(snap, tx, concepts, touched_s, head, sequence)
+
+
+def _with_edges(
+    snap: _Snapshot,
+    tx: Transaction,
+    concepts: dict[bytes, tuple[bytes, bytes | None, float, float, float]],
+    touched: Iterable[bytes],
+    batch: int,
+    sequence: int,
+) -> _Snapshot:
+    """The snapshot after ``batch``: ``concepts``, and the ``touched`` sources' edges re-read.
+
+    Associations are never removed, so a source's targets only grow: the reverse adjacency
+    gains the new ones.
+    """
     edges = dict(snap.edges)
     targets = dict(snap.targets)
+    sources = dict(snap.sources)
     count = snap.edge_count
-    for source in touched_s:
+    for source in touched:
         new = _load_edges(tx, source)
         count += len(new) - len(edges.get(source, ()))
         edges[source] = new
+        old_targets = set(targets.get(source, ()))
         targets[source] = _targets(new)
+        for t in targets[source]:
+            if t not in old_targets:
+                sources[t] = (*sources.get(t, ()), source)
     return _Snapshot(
-        concepts, edges, targets, count, max(sequence, snap.sequence), head, time.time()
+        concepts, edges, targets, sources, count, max(sequence, snap.sequence), batch, time.time()
     )
 
 
@@ -354,17 +378,69 @@ def _advance(
     """``snap`` plus our own batch ``batch``, the one right after it: no concept re-read."""
     concepts = dict(snap.concepts)
     concepts.update(written)
-    edges = dict(snap.edges)
-    targets = dict(snap.targets)
-    count = snap.edge_count
-    for source in sources:
-        new = _load_edges(tx, source)
-        count += len(new) - len(edges.get(source, ()))
-        edges[source] = new
-        targets[source] = _targets(new)
-    return _Snapshot(
-        concepts, edges, targets, count, max(sequence, snap.sequence), batch, time.time()
-    )
+    return _with_edges(snap, tx, concepts, sources, batch, sequence)
+
+
+def _two_sided_bfs(
+    forward: dict[bytes, tuple[bytes, ...]],
+    backward: dict[bytes, tuple[bytes, ...]],
+    start: bytes,
+    end: bytes,
+    max_depth: int,
+) -> list[bytes] | None:
+    """A shortest path of at most ``max_depth`` edges, searching from both ends at once.
+
+    Each round grows the smaller frontier by one whole level; the first level that meets the
+    other side holds a shortest path (the best meeting of that level).
+    """
+    parent_f: dict[bytes, bytes | None] = {start: None}
+    parent_b: dict[bytes, bytes | None] = {end: None}
+    dist_f = {start: 0}
+    dist_b = {end: 0}
+    front_f, front_b = [start], [end]
+    depth_f = depth_b = 0
+    while front_f and front_b and depth_f + depth_b < max_depth:
+        if len(front_f) <= len(front_b):
+            graph, parents, dists, others, other_dists = forward, parent_f, dist_f, parent_b, dist_b
+            frontier, depth = front_f, depth_f
+        else:
+            graph, parents, dists, others, other_dists = (
+                backward,
+                parent_b,
+                dist_b,
+                parent_f,
+                dist_f,
+            )
+            frontier, depth = front_b, depth_b
+        level: list[bytes] = []
+        best: tuple[int, bytes] | None = None
+        for node in frontier:
+            for nxt in graph.get(node, ()):
+                if nxt in parents:
+                    continue
+                parents[nxt] = node
+                dists[nxt] = depth + 1
+                level.append(nxt)
+                if nxt in others:
+                    length = depth + 1 + other_dists[nxt]
+                    if best is None or length < best[0]:
+                        best = (length, nxt)
+        if parents is parent_f:
+            front_f, depth_f = level, depth_f + 1
+        else:
+            front_b, depth_b = level, depth_b + 1
+        if best is not None:
+            meet = best[1]
+            left = [meet]
+            while (p := parent_f[left[-1]]) is not None:
+                left.append(p)
+            left.reverse()
+            node_b = parent_b[meet]
+            while node_b is not None:
+                left.append(node_b)
+                node_b = parent_b[node_b]
+            return left
+    return None
 
 
 # --- the public class --------------------------------------------------------------------
@@ -610,27 +686,8 @@ class ConcurrentMemory:
             raise ValueError(f"max_depth must be >= 0, not {max_depth}")
         if s == e:
             return [s]
-        targets = self._snap.targets
-        parent: dict[bytes, bytes] = {s: s}
-        frontier = [s]
-        for _ in range(max_depth):
-            nxt = []
-            for node in frontier:
-                for t in targets.get(node, ()):
-                    if t in parent:
-                        continue
-                    parent[t] = node
-                    if t == e:
-                        path = [t]
-                        while path[-1] != s:
-                            path.append(parent[path[-1]])
-                        path.reverse()
-                        return path
-                    nxt.append(t)
-            if not nxt:
-                return None
-            frontier = nxt
-        return None
+        snap = self._snap
+        return _two_sided_bfs(snap.targets, snap.sources, s, e, max_depth)
 
     def stats(self) -> GraphStats:
         snap = self._snap
