@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from kvstore.layers.cli_verbs import add_verb
 from kvstore.layers.graph import ConcurrentMemory
 
 __all__ = ["add_parser", "run"]
@@ -39,9 +40,7 @@ def add_parser(sub: Any) -> None:
     verbs = graph.add_subparsers(dest="verb", required=True)
 
     def verb(name: str, text: str) -> argparse.ArgumentParser:
-        p: argparse.ArgumentParser = verbs.add_parser(name, help=text, description=text)
-        p.add_argument("--db", required=True, metavar="PATH", help="the database directory")
-        return p
+        return add_verb(verbs, name, text)
 
     verb("stats", "counts of concepts and edges, and the write log")
     verb("concept", "one concept as JSON").add_argument("id", type=_hex_id)

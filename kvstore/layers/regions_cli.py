@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import IO, Any
 
 import kvstore
+from kvstore.layers.cli_verbs import add_verb
 from kvstore.layers.regions import PAGE_SIZE, RegionClient, RegionError, RegionInfo
 
 __all__ = ["add_parser", "run"]
@@ -46,8 +47,7 @@ def add_parser(sub: Any) -> None:
     verbs = memory.add_subparsers(dest="verb", required=True)
 
     def verb(name: str, text: str, key: bool = True) -> argparse.ArgumentParser:
-        p: argparse.ArgumentParser = verbs.add_parser(name, help=text, description=text)
-        p.add_argument("--db", required=True, metavar="PATH", help="the database directory")
+        p = add_verb(verbs, name, text)
         p.add_argument("--credential", metavar="C", help="the credential to act as")
         p.add_argument("namespace")
         if key:
