@@ -46,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="IDS",
         help="comma-separated rows to run: ids (R1, R5 = R5a-c, L0 = L0a-d, P = P-set and "
         "P-get) or issues "
-        "(core, view, transaction, records, persidict, regions); default: all",
+        "(core, view, transaction, records, persidict, regions, graph); default: all",
     )
     return parser
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from benchmarks import core, records, regions, transactions, views
+from benchmarks import core, graph, records, regions, transactions, views
 from benchmarks.harness import Row, Target
 from benchmarks.peers import PEER_ROWS
 
@@ -70,6 +70,20 @@ ROWS: tuple[Row, ...] = (
         "regions: durable writes, concurrent",
         _ratio(1.0, "> 1x one by one"),
         regions.l1b_concurrent,
+    ),
+    Row(
+        "L2",
+        "graph",
+        "graph: learn_concept enqueue",
+        Target.minimum(300_000, "enqueues/s"),
+        graph.l2_burst,
+    ),
+    Row(
+        "L3",
+        "graph",
+        "graph: find_path, 10k concepts",
+        _ratio(0.5, ">= 10k/s, >= 0.5x networkx"),
+        graph.l3_find_path,
     ),
     *PEER_ROWS,
 )

@@ -1,0 +1,86 @@
+"""L2 and L3: the concept graph (``kvstore.ConcurrentMemory``).
+
+L2 times ``learn_concept`` calls (the enqueue, the figure) and then ``flush()`` (the
+reconciled rate, in the notes), on a durability="none" LMDB database.  L3 times
+``find_path`` between random pairs on 10,000 concepts with out-degree 4 (depth <= 4), and
+beside it networkx's ``shortest_path`` on the same graph, in memory: the speed limit of a
+Python graph read.  Its ratio is kvstore over networkx.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+from benchmarks.data import fresh_dir
+from benchmarks.harness import Context, Measurement, check
+from kvstore import ConcurrentMemory
+
+__all__ = ["l2_burst", "l3_find_path"]
+
+
+def _cid(i: int) -> bytes:
+    return i.to_bytes(16, "big")
+
+
+def l2_burst(ctx: Context) -> Measurement:
+    """learn_concept calls/s (enqueue) and reconciled concepts/s."""
+    n = 20_000 if ctx.config.name == "quick" else 100_000
+    ids = [_cid(i) for i in range(n)]
+    enqueue, reconciled = [], []
+    for _ in range(max(1, ctx.reps // 2)):
+        with (
+            fresh_dir(ctx.config.tmp, "l2-") as d,
+            ConcurrentMemory(d / "g", queue_capacity=2 * n) as g,
+        ):
+            t0 = time.perf_counter()
+            for i in ids:
+                g.learn_concept(i, b"content")
+            t1 = time.perf_counter()
+            g.flush()
+            t2 = time.perf_counter()
+            check(g.stats().snapshot.concept_count == n, "a concept was lost")
+        enqueue.append(n / (t1 - t0))
+        reconciled.append(n / (t2 - t0))
+    m = Measurement(max(enqueue), unit="enqueues/s")
+    m.notes.append(f"reconciled {max(reconciled):,.0f} concepts/s (target 100,000/s)")
+    m.figures.update(enqueue=max(enqueue), reconciled=max(reconciled))
+    return m
+
+
+def l3_find_path(ctx: Context) -> Measurement:
+    """find_path on 10,000 concepts, out-degree 4, depth <= 4, against networkx."""
+    import networkx as nx
+
+    n, queries = 10_000, 5_000
+    rng = random.Random(ctx.config.seed)
+    edges = [(i, rng.randrange(n)) for i in range(n) for _ in range(4)]
+    pairs = [(rng.randrange(n), rng.randrange(n)) for _ in range(queries)]
+    graph = nx.DiGraph()
+    graph.add_edges_from(edges)
+    with fresh_dir(ctx.config.tmp, "l3-") as d, ConcurrentMemory(d / "g") as g:
+        for a, b in edges:
+            g.learn_association(_cid(a), _cid(b))
+        g.flush()
+        ids = [(_cid(a), _cid(b)) for a, b in pairs]
+        kv_times, nx_times = [], []
+        for _ in range(ctx.reps):
+            t0 = time.perf_counter()
+            found = sum(g.find_path(a, b, max_depth=4) is not None for a, b in ids)
+            kv_times.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            for a, b in pairs:
+                try:
+                    nx.shortest_path(graph, a, b)
+                except nx.NetworkXNoPath:
+                    pass
+            nx_times.append(time.perf_counter() - t0)
+        check(found > 0, "no path found at all")
+    kv_times.sort()
+    nx_times.sort()
+    return Measurement(
+        queries / kv_times[len(kv_times) // 2],
+        queries / nx_times[len(nx_times) // 2],
+        unit="queries/s",
+        raw_label="networkx",
+    )
