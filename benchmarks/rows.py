@@ -85,6 +85,13 @@ ROWS: tuple[Row, ...] = (
         _ratio(0.5, ">= 10k/s, >= 0.5x networkx"),
         graph.l3_find_path,
     ),
+    Row(
+        "L4",
+        "graph",
+        "graph: reader process during writes",
+        _ratio(0.9, ">= 0.9x with no writer"),
+        graph.l4_readers,
+    ),
     *PEER_ROWS,
 )
 
