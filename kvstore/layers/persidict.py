@@ -1014,6 +1014,21 @@ class PersiDict(MutableMapping[tuple[str, ...], Any]):
         satisfied = self._holds(condition, expected_etag, _etag_of(raw))
         return self._existing(raw, satisfied, expected_etag, retrieve_value)
 
+    def get_with_etag(self, key: PersiDictKey) -> ConditionalOperationResult:
+        """The value of ``key`` and its ETag, read together (persidict's ``get_with_etag``).
+
+        Shorthand for ``get_item_if(key, ITEM_NOT_AVAILABLE, ANY_ETAG,
+        retrieve_value=ALWAYS_RETRIEVE)``: ``condition_was_satisfied`` is always True,
+        ``new_value`` is the value and ``actual_etag`` (= ``resulting_etag``) its ETag, both
+        from one atomic read.  A missing key gives ITEM_NOT_AVAILABLE for both -- no KeyError.
+
+        >>> d = PersiDict(None); d["k"] = "v"
+        >>> r = d.get_with_etag("k")
+        >>> r.new_value, r.actual_etag == d.etag("k")
+        ('v', True)
+        """
+        return self.get_item_if(key, ITEM_NOT_AVAILABLE, ANY_ETAG, retrieve_value=ALWAYS_RETRIEVE)
+
     def set_item_if(
         self,
         key: PersiDictKey,

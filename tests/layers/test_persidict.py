@@ -936,3 +936,19 @@ PersiDictMachine.TestCase.settings = settings(
     max_examples=25, stateful_step_count=25, deadline=None
 )
 test_persidict_matches_a_dict_model = PersiDictMachine.TestCase
+
+
+# -- issue 14: drop-in details ----------------------------------------------------------------
+
+
+def test_get_with_etag_returns_value_and_etag_in_one_result(d: PersiDict) -> None:
+    d["k"] = [1, 2]
+    r = d.get_with_etag("k")
+    assert r.condition_was_satisfied
+    assert r.new_value == [1, 2]
+    assert r.actual_etag == r.resulting_etag == d.etag("k")
+    assert not r.value_was_mutated
+    missing = d.get_with_etag("absent")
+    assert missing.condition_was_satisfied
+    assert missing.new_value is ITEM_NOT_AVAILABLE
+    assert missing.actual_etag is ITEM_NOT_AVAILABLE
