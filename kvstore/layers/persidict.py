@@ -82,6 +82,7 @@ __all__ = [
     "NEVER_RETRIEVE",
     "SAFE_CHARS_SET",
     "SAFE_STRING_MAX_LENGTH",
+    "SafeStrTuple",
     "VALUE_NOT_RETRIEVED",
     "ConcurrencyConflictError",
     "ConditionalOperationResult",
@@ -148,6 +149,51 @@ def _safe_tuple(key: object, what: str = "key", allow_empty: bool = False) -> tu
     if not parts and not allow_empty:
         raise ValueError(f"{what} must have at least one part; got an empty key")
     return parts
+
+
+class SafeStrTuple(tuple[str, ...]):
+    """A key as the dict hands it back: a tuple of safe strings, like persidict's SafeStrTuple.
+
+    It is a plain ``tuple`` subclass (so ``k == ("a", "b")``, unpacking and indexing work),
+    and a one-part key also equals its string: ``SafeStrTuple(("a",)) == "a"``, so
+    ``"a" in list(d.keys())`` holds.  Other sequences compare by their flattened parts, as
+    persidict coerces them.  ``.strings`` (and ``.str_chain``) is the plain tuple.  The hash
+    is the plain tuple's, consistent with tuple equality (``{k: 1}[("a",)]`` works); a str
+    and a tuple cannot share one hash, so look a one-part key up in a set or dict by tuple.
+    """
+
+    __slots__ = ()
+
+    @property
+    def strings(self) -> tuple[str, ...]:
+        """The parts as a plain tuple."""
+        return tuple(self)
+
+    @property
+    def str_chain(self) -> tuple[str, ...]:
+        """Alias of :attr:`strings` (persidict's older name)."""
+        return tuple(self)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, tuple):
+            return tuple.__eq__(self, other)
+        if isinstance(other, str):
+            return len(self) == 1 and self[0] == other
+        if isinstance(other, Sequence) and not isinstance(other, _BYTES_LIKE):
+            try:
+                return tuple.__eq__(self, _safe_tuple(other, allow_empty=True))
+            except (TypeError, ValueError):
+                return NotImplemented
+        return NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    __hash__ = tuple.__hash__
+
+    def __repr__(self) -> str:
+        return tuple.__repr__(self)
 
 
 def _part_error(part: str, what: str) -> str:
@@ -594,8 +640,8 @@ class PersiDict(MutableMapping[tuple[str, ...], Any]):
             )
         return k
 
-    def _key_of(self, k: bytes) -> tuple[str, ...]:
-        return tuple_layer.unpack(k[self._plen : -self._slen])
+    def _key_of(self, k: bytes) -> SafeStrTuple:
+        return SafeStrTuple(tuple_layer.unpack(k[self._plen : -self._slen]))
 
     def _check_value(self, value: Any) -> None:
         if isinstance(value, PersiDict):
@@ -674,7 +720,7 @@ class PersiDict(MutableMapping[tuple[str, ...], Any]):
         """The value of ``key``; ``KeyError`` if absent, ``TypeError`` if of the wrong class."""
         raw = self._read(self._key_bytes(key))
         if raw is None:
-            raise KeyError(_safe_tuple(key))
+            raise KeyError(SafeStrTuple(_safe_tuple(key)))
         return self._decode(raw)
 
     def __setitem__(self, key: PersiDictKey, value: Any) -> None:
@@ -705,7 +751,7 @@ class PersiDict(MutableMapping[tuple[str, ...], Any]):
     def __delitem__(self, key: PersiDictKey) -> None:
         """Delete ``key``; ``KeyError`` if absent, :class:`MutationPolicyError` if append-only."""
         if not self.discard(key):
-            raise KeyError(_safe_tuple(key))
+            raise KeyError(SafeStrTuple(_safe_tuple(key)))
 
     def __contains__(self, key: object) -> bool:
         return self._read(self._key_bytes(key)) is not None  # type: ignore[arg-type]
@@ -793,7 +839,7 @@ class PersiDict(MutableMapping[tuple[str, ...], Any]):
         raw = self._run(key, self._tx_take, k)
         if raw is None:
             if default is _MISSING:
-                raise KeyError(_safe_tuple(key))
+                raise KeyError(SafeStrTuple(_safe_tuple(key)))
             return default
         return self._decode(raw)
 
@@ -898,14 +944,14 @@ class PersiDict(MutableMapping[tuple[str, ...], Any]):
         """The ETag of ``key``'s value: it changes with every write.  ``KeyError`` if absent."""
         raw = self._read(self._key_bytes(key))
         if raw is None:
-            raise KeyError(_safe_tuple(key))
+            raise KeyError(SafeStrTuple(_safe_tuple(key)))
         return _header(raw)[1]
 
     def timestamp(self, key: PersiDictKey) -> float:
         """When ``key`` was last written (``time.time()`` seconds); ``KeyError`` if absent."""
         raw = self._read(self._key_bytes(key))
         if raw is None:
-            raise KeyError(_safe_tuple(key))
+            raise KeyError(SafeStrTuple(_safe_tuple(key)))
         return _header(raw)[0]
 
     def oldest_keys(self, max_n: int | None = None) -> list[tuple[str, ...]]:

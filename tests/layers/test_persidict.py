@@ -952,3 +952,22 @@ def test_get_with_etag_returns_value_and_etag_in_one_result(d: PersiDict) -> Non
     assert missing.condition_was_satisfied
     assert missing.new_value is ITEM_NOT_AVAILABLE
     assert missing.actual_etag is ITEM_NOT_AVAILABLE
+
+
+def test_keys_come_back_as_safe_str_tuples(d: PersiDict) -> None:
+    d["a"] = 1
+    d["b", "c"] = 2
+    keys = list(d.keys())
+    assert "a" in keys and ("a",) in keys and ("b", "c") in keys
+    k = next(iter(d))
+    assert isinstance(k, pd.SafeStrTuple) and isinstance(k, tuple)
+    assert k == "a" and k == ("a",) and k == ["a"]
+    assert (k != "a") is False
+    assert k != "b" and k != ("a", "x") and k != 3
+    assert k.strings == ("a",) and type(k.strings) is tuple
+    assert hash(k) == hash(("a",)) and {k: 1}[("a",)] == 1
+    assert pickle.loads(pickle.dumps(k)) == k
+    with pytest.raises(KeyError) as info:
+        d["missing"]
+    assert isinstance(info.value.args[0], pd.SafeStrTuple)
+    assert info.value.args[0] == "missing"
