@@ -144,7 +144,7 @@ def _safe_tuple(key: object, what: str = "key", allow_empty: bool = False) -> tu
         parts = tuple(out)
     fullmatch = _SAFE_PART.fullmatch
     for part in parts:
-        if fullmatch(part) is None:
+        if fullmatch(part) is None or part in _DOT_PARTS:
             raise ValueError(_part_error(part, what))
     if not parts and not allow_empty:
         raise ValueError(f"{what} must have at least one part; got an empty key")
@@ -196,9 +196,15 @@ class SafeStrTuple(tuple[str, ...]):
         return tuple.__repr__(self)
 
 
+#: Safe-character parts refused anyway, as persidict does: they name directories in a path.
+_DOT_PARTS: Final = frozenset({".", ".."})
+
+
 def _part_error(part: str, what: str) -> str:
     if not part:
         return f"{what} parts must not be empty"
+    if part in _DOT_PARTS:
+        return f"{what} part {part!r} is not allowed (it names a directory in persidict)"
     if len(part) >= SAFE_STRING_MAX_LENGTH:
         return (
             f"{what} part is {len(part)} characters long; "

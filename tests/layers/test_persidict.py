@@ -971,3 +971,14 @@ def test_keys_come_back_as_safe_str_tuples(d: PersiDict) -> None:
         d["missing"]
     assert isinstance(info.value.args[0], pd.SafeStrTuple)
     assert info.value.args[0] == "missing"
+
+
+@pytest.mark.parametrize("part", [".", ".."])
+def test_dot_key_parts_are_refused_like_persidict(d: PersiDict, part: str) -> None:
+    for key in (part, ("a", part), (part, "b")):
+        with pytest.raises(ValueError, match="not allowed"):
+            d[key] = 1
+        with pytest.raises(ValueError):
+            d.get_subdict(key)
+    d["..."] = d[".a"] = d["a."] = 1  # only the bare dot names are special
+    assert len(d) == 3
