@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import json
 import os
 import pickle
 import random
@@ -439,8 +438,9 @@ class PersiDict(MutableMapping[tuple[str, ...], Any]):
     dict at ``prefix + ("a",)``.  Give each dict a prefix of its own within a database shared
     with other data.
 
-    ``serialization_format`` is ``"pkl"`` (pickle, the default) or ``"json"`` (the standard
-    :mod:`json` module: JSON types only, tuples come back as lists).  Any other safe name stores
+    ``serialization_format`` is ``"pkl"`` (pickle, the default) or ``"json"`` (jsonpickle, as
+    in persidict: tuples, sets and arbitrary objects round-trip; plain JSON data stays plain
+    JSON; needs the ``persidict-json`` extra).  Any other safe name stores
     ``str`` values as UTF-8 text, and then ``base_class_for_values`` must be ``str`` or a
     subclass, as in persidict.  ``base_class_for_values`` (a type or None) is checked on every
     write and read (``TypeError``).  ``append_only=True`` refuses to overwrite or delete
@@ -552,8 +552,16 @@ class PersiDict(MutableMapping[tuple[str, ...], Any]):
             self._dumps = _pickle_dumps
             self._loads = pickle.loads
         elif fmt == "json":
-            self._dumps = _json_dumps
-            self._loads = json.loads
+            # A fresh Pickler/Unpickler per call (they hold per-call state) with keys=False pins
+            # jsonpickle's current -- and persidict's -- encoding of dict keys; passing them as
+            # the context also keeps jsonpickle 4's per-call "keys will default" warning quiet.
+            jp = _jsonpickle()
+            self._dumps = lambda value: jp.encode(
+                value, context=jp.pickler.Pickler(keys=False)
+            ).encode("utf-8")
+            self._loads = lambda data: jp.decode(
+                data.decode("utf-8"), context=jp.unpickler.Unpickler(keys=False)
+            )
         else:
             self._dumps = _text_dumps
             self._loads = _text_loads
@@ -1340,8 +1348,18 @@ def _pickle_dumps(value: Any) -> bytes:
     return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _json_dumps(value: Any) -> bytes:
-    return json.dumps(value).encode("utf-8")
+def _jsonpickle() -> Any:
+    """The jsonpickle module, which ``serialization_format="json"`` needs (as persidict does)."""
+    try:
+        import jsonpickle
+        import jsonpickle.pickler
+        import jsonpickle.unpickler
+    except ImportError as e:
+        raise ImportError(
+            'PersiDict(serialization_format="json") needs jsonpickle; '
+            "install it with: pip install 'kvstore[persidict-json]'"
+        ) from e
+    return jsonpickle
 
 
 def _text_dumps(value: Any) -> bytes:

@@ -10,6 +10,7 @@ import copy
 import doctest
 import multiprocessing
 import pickle
+import sys
 import threading
 import time
 import traceback
@@ -240,15 +241,35 @@ def test_pickle_format_round_trips_objects(d: PersiDict) -> None:
     assert d["k"] == value
 
 
-def test_json_format_stores_json_values(db: Database) -> None:
+class _Point:
+    def __init__(self, x: int, y: tuple[int, ...]) -> None:
+        self.x, self.y = x, y
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Point) and (self.x, self.y) == (other.x, other.y)
+
+
+def test_json_format_round_trips_python_objects_via_jsonpickle(db: Database) -> None:
     j = PersiDict(db, serialization_format="json")
     j["k"] = {"a": [1, 2.5, None, True, "s"]}
     j["t"] = (1, 2)
+    j["s"] = {1, 2}
+    j["o"] = _Point(3, (4, 5))
     assert j["k"] == {"a": [1, 2.5, None, True, "s"]}
-    assert j["t"] == [1, 2]  # JSON has no tuples
-    with pytest.raises(TypeError):
-        j["bad"] = {1, 2}
-    assert "bad" not in j
+    assert j["t"] == (1, 2) and type(j["t"]) is tuple
+    assert j["s"] == {1, 2} and type(j["s"]) is set
+    assert j["o"] == _Point(3, (4, 5))
+
+
+def test_json_format_reads_plain_json_and_names_the_extra_if_missing(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    j = PersiDict(db, serialization_format="json")
+    j["k"] = {"a": [1]}
+    assert j["k"] == {"a": [1]}  # plain JSON values stay plain JSON
+    monkeypatch.setitem(sys.modules, "jsonpickle", None)
+    with pytest.raises(ImportError, match=r"kvstore\[persidict-json\]"):
+        PersiDict(db, serialization_format="json")
 
 
 def test_other_formats_store_text_and_need_str_values(db: Database) -> None:
