@@ -510,6 +510,11 @@ class PersiDict(MutableMapping[tuple[str, ...], Any]):
             )
         owns = False
         if db is None or isinstance(db, (str, os.PathLike)):
+            if db is not None and os.path.isfile(db):
+                raise ValueError(
+                    f"PersiDict path {os.fspath(db)!r} is an existing regular file; "
+                    "give a directory (new or holding a kvstore database)"
+                )
             db = kvstore.open(db)
             owns = True
         elif not isinstance(db, Database):
@@ -1260,8 +1265,10 @@ class PersiDict(MutableMapping[tuple[str, ...], Any]):
             retries = sys.maxsize
         elif isinstance(n_retries, int) and not isinstance(n_retries, bool) and n_retries >= 0:
             retries = n_retries
+        elif isinstance(n_retries, int) and not isinstance(n_retries, bool):
+            raise ValueError(f"n_retries must be >= 0 (or None), not {n_retries!r}")
         else:
-            raise ValueError(f"n_retries must be an int >= 0 or None, not {n_retries!r}")
+            raise TypeError(f"n_retries must be an int or None, not {type(n_retries).__name__}")
         k = self._key_bytes(key)
         return self._run(key, self._tx_transform, k, key, transformer, retries=retries)
 
@@ -1325,6 +1332,14 @@ class PersiDict(MutableMapping[tuple[str, ...], Any]):
         raise TypeError(
             "PersiDict objects cannot be pickled (they hold a database); "
             "pass the path and get_params() instead and build a new one"
+        )
+
+    def __getstate__(self) -> Any:
+        raise TypeError("PersiDict objects cannot be pickled (they hold a database)")
+
+    def __setstate__(self, state: Any) -> None:
+        raise TypeError(
+            "PersiDict objects cannot be unpickled; build one from a path and get_params()"
         )
 
     def close(self) -> None:

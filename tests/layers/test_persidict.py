@@ -1003,3 +1003,22 @@ def test_dot_key_parts_are_refused_like_persidict(d: PersiDict, part: str) -> No
             d.get_subdict(key)
     d["..."] = d[".a"] = d["a."] = 1  # only the bare dot names are special
     assert len(d) == 3
+
+
+def test_error_types_match_persidict(d: PersiDict, tmp_path: Path) -> None:
+    with pytest.raises(TypeError):
+        d.transform_item("k", lambda v: 1, n_retries="bad")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        d.transform_item("k", lambda v: 1, n_retries=1.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        d.transform_item("k", lambda v: 1, n_retries=-1)
+    with pytest.raises(TypeError):
+        d.__setstate__({})
+    with pytest.raises(TypeError):
+        pickle.dumps(d)
+    a_file = tmp_path / "plain-file"
+    a_file.write_text("not a database")
+    for path in (a_file, str(a_file)):
+        with pytest.raises(ValueError, match="regular file"):
+            PersiDict(path)
+    assert a_file.read_text() == "not a database"
