@@ -1022,3 +1022,15 @@ def test_error_types_match_persidict(d: PersiDict, tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="regular file"):
             PersiDict(path)
     assert a_file.read_text() == "not a database"
+
+
+def test_in_memory_values_are_copies_like_on_disk(db: Database) -> None:
+    d = PersiDict(db)
+    stored = [1]
+    d["k"] = stored
+    stored.append(2)
+    got = d["k"]
+    got.append(3)
+    assert d["k"] == [1]  # values are pickled, in memory as on disk (docs/persidict.md)
+    with pytest.raises((pickle.PicklingError, TypeError, AttributeError)):
+        d["lam"] = lambda: None
