@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import json
 import os
 import pickle
 import random
@@ -82,6 +81,7 @@ __all__ = [
     "NEVER_RETRIEVE",
     "SAFE_CHARS_SET",
     "SAFE_STRING_MAX_LENGTH",
+    "SafeStrTuple",
     "VALUE_NOT_RETRIEVED",
     "ConcurrencyConflictError",
     "ConditionalOperationResult",
@@ -143,16 +143,67 @@ def _safe_tuple(key: object, what: str = "key", allow_empty: bool = False) -> tu
         parts = tuple(out)
     fullmatch = _SAFE_PART.fullmatch
     for part in parts:
-        if fullmatch(part) is None:
+        if fullmatch(part) is None or part in _DOT_PARTS:
             raise ValueError(_part_error(part, what))
     if not parts and not allow_empty:
         raise ValueError(f"{what} must have at least one part; got an empty key")
     return parts
 
 
+class SafeStrTuple(tuple[str, ...]):
+    """A key as the dict hands it back: a tuple of safe strings, like persidict's SafeStrTuple.
+
+    It is a plain ``tuple`` subclass (so ``k == ("a", "b")``, unpacking and indexing work),
+    and a one-part key also equals its string: ``SafeStrTuple(("a",)) == "a"``, so
+    ``"a" in list(d.keys())`` holds.  Other sequences compare by their flattened parts, as
+    persidict coerces them.  ``.strings`` (and ``.str_chain``) is the plain tuple.  The hash
+    is the plain tuple's, consistent with tuple equality (``{k: 1}[("a",)]`` works); a str
+    and a tuple cannot share one hash, so look a one-part key up in a set or dict by tuple.
+    """
+
+    __slots__ = ()
+
+    @property
+    def strings(self) -> tuple[str, ...]:
+        """The parts as a plain tuple."""
+        return tuple(self)
+
+    @property
+    def str_chain(self) -> tuple[str, ...]:
+        """Alias of :attr:`strings` (persidict's older name)."""
+        return tuple(self)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, tuple):
+            return tuple.__eq__(self, other)
+        if isinstance(other, str):
+            return len(self) == 1 and self[0] == other
+        if isinstance(other, Sequence) and not isinstance(other, _BYTES_LIKE):
+            try:
+                return tuple.__eq__(self, _safe_tuple(other, allow_empty=True))
+            except (TypeError, ValueError):
+                return NotImplemented
+        return NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    __hash__ = tuple.__hash__
+
+    def __repr__(self) -> str:
+        return tuple.__repr__(self)
+
+
+#: Safe-character parts refused anyway, as persidict does: they name directories in a path.
+_DOT_PARTS: Final = frozenset({".", ".."})
+
+
 def _part_error(part: str, what: str) -> str:
     if not part:
         return f"{what} parts must not be empty"
+    if part in _DOT_PARTS:
+        return f"{what} part {part!r} is not allowed (it names a directory in persidict)"
     if len(part) >= SAFE_STRING_MAX_LENGTH:
         return (
             f"{what} part is {len(part)} characters long; "
@@ -387,8 +438,9 @@ class PersiDict(MutableMapping[tuple[str, ...], Any]):
     dict at ``prefix + ("a",)``.  Give each dict a prefix of its own within a database shared
     with other data.
 
-    ``serialization_format`` is ``"pkl"`` (pickle, the default) or ``"json"`` (the standard
-    :mod:`json` module: JSON types only, tuples come back as lists).  Any other safe name stores
+    ``serialization_format`` is ``"pkl"`` (pickle, the default) or ``"json"`` (jsonpickle, as
+    in persidict: tuples, sets and arbitrary objects round-trip; plain JSON data stays plain
+    JSON; needs the ``persidict-json`` extra).  Any other safe name stores
     ``str`` values as UTF-8 text, and then ``base_class_for_values`` must be ``str`` or a
     subclass, as in persidict.  ``base_class_for_values`` (a type or None) is checked on every
     write and read (``TypeError``).  ``append_only=True`` refuses to overwrite or delete
@@ -458,6 +510,11 @@ class PersiDict(MutableMapping[tuple[str, ...], Any]):
             )
         owns = False
         if db is None or isinstance(db, (str, os.PathLike)):
+            if db is not None and os.path.isfile(db):
+                raise ValueError(
+                    f"PersiDict path {os.fspath(db)!r} is an existing regular file; "
+                    "give a directory (new or holding a kvstore database)"
+                )
             db = kvstore.open(db)
             owns = True
         elif not isinstance(db, Database):
@@ -500,8 +557,16 @@ class PersiDict(MutableMapping[tuple[str, ...], Any]):
             self._dumps = _pickle_dumps
             self._loads = pickle.loads
         elif fmt == "json":
-            self._dumps = _json_dumps
-            self._loads = json.loads
+            # A fresh Pickler/Unpickler per call (they hold per-call state) with keys=False pins
+            # jsonpickle's current -- and persidict's -- encoding of dict keys; passing them as
+            # the context also keeps jsonpickle 4's per-call "keys will default" warning quiet.
+            jp = _jsonpickle()
+            self._dumps = lambda value: jp.encode(
+                value, context=jp.pickler.Pickler(keys=False)
+            ).encode("utf-8")
+            self._loads = lambda data: jp.decode(
+                data.decode("utf-8"), context=jp.unpickler.Unpickler(keys=False)
+            )
         else:
             self._dumps = _text_dumps
             self._loads = _text_loads
@@ -594,8 +659,8 @@ class PersiDict(MutableMapping[tuple[str, ...], Any]):
             )
         return k
 
-    def _key_of(self, k: bytes) -> tuple[str, ...]:
-        return tuple_layer.unpack(k[self._plen : -self._slen])
+    def _key_of(self, k: bytes) -> SafeStrTuple:
+        return SafeStrTuple(tuple_layer.unpack(k[self._plen : -self._slen]))
 
     def _check_value(self, value: Any) -> None:
         if isinstance(value, PersiDict):
@@ -674,7 +739,7 @@ class PersiDict(MutableMapping[tuple[str, ...], Any]):
         """The value of ``key``; ``KeyError`` if absent, ``TypeError`` if of the wrong class."""
         raw = self._read(self._key_bytes(key))
         if raw is None:
-            raise KeyError(_safe_tuple(key))
+            raise KeyError(SafeStrTuple(_safe_tuple(key)))
         return self._decode(raw)
 
     def __setitem__(self, key: PersiDictKey, value: Any) -> None:
@@ -705,7 +770,7 @@ class PersiDict(MutableMapping[tuple[str, ...], Any]):
     def __delitem__(self, key: PersiDictKey) -> None:
         """Delete ``key``; ``KeyError`` if absent, :class:`MutationPolicyError` if append-only."""
         if not self.discard(key):
-            raise KeyError(_safe_tuple(key))
+            raise KeyError(SafeStrTuple(_safe_tuple(key)))
 
     def __contains__(self, key: object) -> bool:
         return self._read(self._key_bytes(key)) is not None  # type: ignore[arg-type]
@@ -793,7 +858,7 @@ class PersiDict(MutableMapping[tuple[str, ...], Any]):
         raw = self._run(key, self._tx_take, k)
         if raw is None:
             if default is _MISSING:
-                raise KeyError(_safe_tuple(key))
+                raise KeyError(SafeStrTuple(_safe_tuple(key)))
             return default
         return self._decode(raw)
 
@@ -898,14 +963,14 @@ class PersiDict(MutableMapping[tuple[str, ...], Any]):
         """The ETag of ``key``'s value: it changes with every write.  ``KeyError`` if absent."""
         raw = self._read(self._key_bytes(key))
         if raw is None:
-            raise KeyError(_safe_tuple(key))
+            raise KeyError(SafeStrTuple(_safe_tuple(key)))
         return _header(raw)[1]
 
     def timestamp(self, key: PersiDictKey) -> float:
         """When ``key`` was last written (``time.time()`` seconds); ``KeyError`` if absent."""
         raw = self._read(self._key_bytes(key))
         if raw is None:
-            raise KeyError(_safe_tuple(key))
+            raise KeyError(SafeStrTuple(_safe_tuple(key)))
         return _header(raw)[0]
 
     def oldest_keys(self, max_n: int | None = None) -> list[tuple[str, ...]]:
@@ -1013,6 +1078,21 @@ class PersiDict(MutableMapping[tuple[str, ...], Any]):
         raw = self._read(self._key_bytes(key))
         satisfied = self._holds(condition, expected_etag, _etag_of(raw))
         return self._existing(raw, satisfied, expected_etag, retrieve_value)
+
+    def get_with_etag(self, key: PersiDictKey) -> ConditionalOperationResult:
+        """The value of ``key`` and its ETag, read together (persidict's ``get_with_etag``).
+
+        Shorthand for ``get_item_if(key, ITEM_NOT_AVAILABLE, ANY_ETAG,
+        retrieve_value=ALWAYS_RETRIEVE)``: ``condition_was_satisfied`` is always True,
+        ``new_value`` is the value and ``actual_etag`` (= ``resulting_etag``) its ETag, both
+        from one atomic read.  A missing key gives ITEM_NOT_AVAILABLE for both -- no KeyError.
+
+        >>> d = PersiDict(None); d["k"] = "v"
+        >>> r = d.get_with_etag("k")
+        >>> r.new_value, r.actual_etag == d.etag("k")
+        ('v', True)
+        """
+        return self.get_item_if(key, ITEM_NOT_AVAILABLE, ANY_ETAG, retrieve_value=ALWAYS_RETRIEVE)
 
     def set_item_if(
         self,
@@ -1185,8 +1265,10 @@ class PersiDict(MutableMapping[tuple[str, ...], Any]):
             retries = sys.maxsize
         elif isinstance(n_retries, int) and not isinstance(n_retries, bool) and n_retries >= 0:
             retries = n_retries
+        elif isinstance(n_retries, int) and not isinstance(n_retries, bool):
+            raise ValueError(f"n_retries must be >= 0 (or None), not {n_retries!r}")
         else:
-            raise ValueError(f"n_retries must be an int >= 0 or None, not {n_retries!r}")
+            raise TypeError(f"n_retries must be an int or None, not {type(n_retries).__name__}")
         k = self._key_bytes(key)
         return self._run(key, self._tx_transform, k, key, transformer, retries=retries)
 
@@ -1252,6 +1334,14 @@ class PersiDict(MutableMapping[tuple[str, ...], Any]):
             "pass the path and get_params() instead and build a new one"
         )
 
+    def __getstate__(self) -> Any:
+        raise TypeError("PersiDict objects cannot be pickled (they hold a database)")
+
+    def __setstate__(self, state: Any) -> None:
+        raise TypeError(
+            "PersiDict objects cannot be unpickled; build one from a path and get_params()"
+        )
+
     def close(self) -> None:
         """Close the database if this dict opened it (from a path or None); idempotent."""
         if self._owns_db:
@@ -1273,8 +1363,18 @@ def _pickle_dumps(value: Any) -> bytes:
     return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _json_dumps(value: Any) -> bytes:
-    return json.dumps(value).encode("utf-8")
+def _jsonpickle() -> Any:
+    """The jsonpickle module, which ``serialization_format="json"`` needs (as persidict does)."""
+    try:
+        import jsonpickle
+        import jsonpickle.pickler
+        import jsonpickle.unpickler
+    except ImportError as e:
+        raise ImportError(
+            'PersiDict(serialization_format="json") needs jsonpickle; '
+            "install it with: pip install 'kvstore[persidict-json]'"
+        ) from e
+    return jsonpickle
 
 
 def _text_dumps(value: Any) -> bytes:

@@ -10,6 +10,7 @@ import copy
 import doctest
 import multiprocessing
 import pickle
+import sys
 import threading
 import time
 import traceback
@@ -240,15 +241,35 @@ def test_pickle_format_round_trips_objects(d: PersiDict) -> None:
     assert d["k"] == value
 
 
-def test_json_format_stores_json_values(db: Database) -> None:
+class _Point:
+    def __init__(self, x: int, y: tuple[int, ...]) -> None:
+        self.x, self.y = x, y
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Point) and (self.x, self.y) == (other.x, other.y)
+
+
+def test_json_format_round_trips_python_objects_via_jsonpickle(db: Database) -> None:
     j = PersiDict(db, serialization_format="json")
     j["k"] = {"a": [1, 2.5, None, True, "s"]}
     j["t"] = (1, 2)
+    j["s"] = {1, 2}
+    j["o"] = _Point(3, (4, 5))
     assert j["k"] == {"a": [1, 2.5, None, True, "s"]}
-    assert j["t"] == [1, 2]  # JSON has no tuples
-    with pytest.raises(TypeError):
-        j["bad"] = {1, 2}
-    assert "bad" not in j
+    assert j["t"] == (1, 2) and type(j["t"]) is tuple
+    assert j["s"] == {1, 2} and type(j["s"]) is set
+    assert j["o"] == _Point(3, (4, 5))
+
+
+def test_json_format_reads_plain_json_and_names_the_extra_if_missing(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    j = PersiDict(db, serialization_format="json")
+    j["k"] = {"a": [1]}
+    assert j["k"] == {"a": [1]}  # plain JSON values stay plain JSON
+    monkeypatch.setitem(sys.modules, "jsonpickle", None)
+    with pytest.raises(ImportError, match=r"kvstore\[persidict-json\]"):
+        PersiDict(db, serialization_format="json")
 
 
 def test_other_formats_store_text_and_need_str_values(db: Database) -> None:
@@ -936,3 +957,80 @@ PersiDictMachine.TestCase.settings = settings(
     max_examples=25, stateful_step_count=25, deadline=None
 )
 test_persidict_matches_a_dict_model = PersiDictMachine.TestCase
+
+
+# -- issue 14: drop-in details ----------------------------------------------------------------
+
+
+def test_get_with_etag_returns_value_and_etag_in_one_result(d: PersiDict) -> None:
+    d["k"] = [1, 2]
+    r = d.get_with_etag("k")
+    assert r.condition_was_satisfied
+    assert r.new_value == [1, 2]
+    assert r.actual_etag == r.resulting_etag == d.etag("k")
+    assert not r.value_was_mutated
+    missing = d.get_with_etag("absent")
+    assert missing.condition_was_satisfied
+    assert missing.new_value is ITEM_NOT_AVAILABLE
+    assert missing.actual_etag is ITEM_NOT_AVAILABLE
+
+
+def test_keys_come_back_as_safe_str_tuples(d: PersiDict) -> None:
+    d["a"] = 1
+    d["b", "c"] = 2
+    keys = list(d.keys())
+    assert "a" in keys and ("a",) in keys and ("b", "c") in keys
+    k = next(iter(d))
+    assert isinstance(k, pd.SafeStrTuple) and isinstance(k, tuple)
+    assert k == "a" and k == ("a",) and k == ["a"]
+    assert (k != "a") is False
+    assert k != "b" and k != ("a", "x") and k != 3
+    assert k.strings == ("a",) and type(k.strings) is tuple
+    assert hash(k) == hash(("a",)) and {k: 1}[("a",)] == 1
+    assert pickle.loads(pickle.dumps(k)) == k
+    with pytest.raises(KeyError) as info:
+        d["missing"]
+    assert isinstance(info.value.args[0], pd.SafeStrTuple)
+    assert info.value.args[0] == "missing"
+
+
+@pytest.mark.parametrize("part", [".", ".."])
+def test_dot_key_parts_are_refused_like_persidict(d: PersiDict, part: str) -> None:
+    for key in (part, ("a", part), (part, "b")):
+        with pytest.raises(ValueError, match="not allowed"):
+            d[key] = 1
+        with pytest.raises(ValueError):
+            d.get_subdict(key)
+    d["..."] = d[".a"] = d["a."] = 1  # only the bare dot names are special
+    assert len(d) == 3
+
+
+def test_error_types_match_persidict(d: PersiDict, tmp_path: Path) -> None:
+    with pytest.raises(TypeError):
+        d.transform_item("k", lambda v: 1, n_retries="bad")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        d.transform_item("k", lambda v: 1, n_retries=1.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        d.transform_item("k", lambda v: 1, n_retries=-1)
+    with pytest.raises(TypeError):
+        d.__setstate__({})
+    with pytest.raises(TypeError):
+        pickle.dumps(d)
+    a_file = tmp_path / "plain-file"
+    a_file.write_text("not a database")
+    for path in (a_file, str(a_file)):
+        with pytest.raises(ValueError, match="regular file"):
+            PersiDict(path)
+    assert a_file.read_text() == "not a database"
+
+
+def test_in_memory_values_are_copies_like_on_disk(db: Database) -> None:
+    d = PersiDict(db)
+    stored = [1]
+    d["k"] = stored
+    stored.append(2)
+    got = d["k"]
+    got.append(3)
+    assert d["k"] == [1]  # values are pickled, in memory as on disk (docs/persidict.md)
+    with pytest.raises((pickle.PicklingError, TypeError, AttributeError)):
+        d["lam"] = lambda: None
