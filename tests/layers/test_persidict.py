@@ -14,7 +14,6 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +38,6 @@ from kvstore.layers.persidict import (
     ConcurrencyConflictError,
     MutationPolicyError,
 )
-
-
-@pytest.fixture(params=["memory", "lmdb"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    path = None if request.param == "memory" else tmp_path / "db"
-    with kvstore.open(path, durability="none") as d:
-        yield d
 
 
 @pytest.fixture
