@@ -236,6 +236,7 @@ def bench(out: TextIO) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kvstore", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"kvstore {kvstore.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("demo", help="the tour: transactions, conflicts, processes, deltas")
     p.add_argument(
@@ -273,6 +274,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "stats":
             return stats(args.path, sys.stdout)
         return bench(sys.stdout)
+    except BrokenPipeError:
+        # The reader went away (``kvstore dump ... | head``): not an error. Point stdout at
+        # /dev/null so the interpreter's final flush does not complain either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (kvstore.KVError, OSError) as e:
         print(f"kvstore {args.command}: {e}", file=sys.stderr)
         return 1

@@ -227,3 +227,37 @@ def test_stats_and_dump_work_on_read_only_files() -> None:
         for p, mode in modes.items():
             os.chmod(p, mode)
         shutil.rmtree(top)
+
+
+def test_version() -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "kvstore", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 0 and r.stdout.strip() == f"kvstore {kvstore.__version__}"
+
+
+def test_dump_into_a_closed_pipe_exits_quietly(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    with kvstore.LMDBStore(path) as store:
+        for i in range(50_000):
+            store.put(b"key%06d" % i, b"v" * 50)
+    r = subprocess.run(
+        f"{sys.executable} -m kvstore dump {path} | head -n 1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        executable="/bin/bash",
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    assert r.stdout.count("\n") == 1
+    assert r.stderr == ""
+    r = subprocess.run(
+        f"set -o pipefail; {sys.executable} -m kvstore dump {path} | head -n 1 > /dev/null",
+        shell=True,
+        capture_output=True,
+        executable="/bin/bash",
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    assert r.returncode == 0, r.stderr
