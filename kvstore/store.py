@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from operator import itemgetter
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar
 
 from kvstore.counters import check_amount, decode_counter, encode_counter, wrap64
 from kvstore.errors import ReadOnlyError
@@ -306,6 +306,12 @@ class KVStore(Closeable, ABC):
             self.adjust_counter(key, amount)
 
     # -- mapping sugar -----------------------------------------------------------------------
+    def __iter__(self) -> NoReturn:
+        # Without this, ``iter(store)`` would fall back to ``store[0]``, ``store[1]``, ...
+        raise TypeError(
+            f"{type(self).__name__} is not iterable: use get_range() (or store[a:b]) for pairs"
+        )
+
     def __getitem__(self, key: Any) -> Any:
         if isinstance(key, slice):
             if key.step is not None:

@@ -465,3 +465,15 @@ def test_atomic_apply_sync_must_be_a_bool_or_none(atomic: KVStore, bad: object) 
         atomic.apply(SimpleMutations(puts=[(b"k", b"v")]), sync=ok)
     with atomic.snapshot() as snap, pytest.raises(TypeError, match="sync"):
         snap.apply(SimpleMutations(), sync="yes")  # type: ignore[call-arg]
+
+
+def test_a_store_is_not_iterable_and_has_no_len(store: KVStore) -> None:
+    # Iteration would otherwise fall back to store[0], store[1], ...: point to get_range().
+    store.put(b"a", b"1")
+    with pytest.raises(TypeError, match="get_range"):
+        iter(store)
+    with pytest.raises(TypeError, match="get_range"):
+        list(store)  # type: ignore[call-overload]
+    with pytest.raises(TypeError):
+        len(store)  # type: ignore[arg-type]
+    assert store[b"":] == [KVPair(b"a", b"1")]

@@ -230,9 +230,6 @@ class MemoryStore(FetchingStore, AtomicKVStore):
             self._data = SortedDict()
             self._newest = None
 
-    def __len__(self) -> int:
-        return len(self._data)
-
     def __repr__(self) -> str:
         return f"<MemoryStore {len(self._data)} keys>"
 
