@@ -7,6 +7,7 @@ Every store, view and transaction must pass the same conformance suite; each ent
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -133,3 +134,23 @@ FACTORIES: dict[str, StoreFactory] = {
 
 #: Factories whose stores are AtomicKVStores (snapshot + atomic apply).
 ATOMIC = ["memory", "lmdb"]
+
+
+def as_nobody(fn: Callable[[], bool]) -> int:
+    """Run ``fn`` in a forked child without root rights; exit 0 if it returned True.
+
+    1 if it returned False, 2 if it raised; root ignores file permissions, so tests of them
+    run their reads as the ``nobody`` user.
+    """
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 3
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            code = 0 if fn() else 1
+        except BaseException:
+            code = 2
+        finally:
+            os._exit(code)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])

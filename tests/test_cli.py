@@ -6,7 +6,6 @@ import io
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ import pytest
 import kvstore
 import kvstore.cli
 from kvstore.cli import main
+from tests.storekit import as_nobody
 
 
 def test_demo_runs_and_reports_an_intact_total(tmp_path: Path) -> None:
@@ -169,22 +169,6 @@ def test_stats_and_dump_do_not_write_into_a_plain_lmdb_environment(tmp_path: Pat
         assert _fingerprint(path) == before  # stats used to create kvstore's databases in it
 
 
-def _as_nobody(fn: Callable[[], bool]) -> int:
-    """Run ``fn`` in a forked child without root rights; exit 0 if it returned True."""
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child
-        code = 3
-        try:
-            os.setgid(65534)
-            os.setuid(65534)
-            code = 0 if fn() else 1
-        except BaseException:
-            code = 2
-        finally:
-            os._exit(code)
-    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-
-
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
 def test_stats_and_dump_work_on_read_only_files() -> None:
     import shutil
@@ -221,7 +205,7 @@ def test_stats_and_dump_work_on_read_only_files() -> None:
                     and kvstore.cli.stats(str(path), io.StringIO()) == 0
                 )
 
-            assert _as_nobody(read_both) == 0
+            assert as_nobody(read_both) == 0
             assert _fingerprint(path) == before
     finally:
         for p, mode in modes.items():
