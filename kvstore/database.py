@@ -37,7 +37,7 @@ from kvstore.errors import (
 )
 from kvstore.mutations import Writes
 from kvstore.reads import Reads
-from kvstore.store import AtomicKVStore, Closeable, KVStore
+from kvstore.store import AtomicKVStore, Closeable, KVPair, KVStore, RangeIterator, ReadOnlyStore
 from kvstore.validate import check_bool, check_int, check_map_size, check_number
 from kvstore.view import MutableView
 
@@ -73,6 +73,35 @@ class _State(Enum):
     FAILED = "failed"
 
 
+class _FirstRead(ReadOnlyStore):
+    """Stands in for a transaction's snapshot until the transaction first reads the store.
+
+    Its first read opens the real snapshot, makes it the transaction's base, and is served
+    by it; later reads go straight to the snapshot.  So a transaction that only writes
+    (blind puts, counter adjustments) never opens one, as FoundationDB fetches its read
+    version only at the first read (PERFORMANCE P1 counters).
+    """
+
+    __slots__ = ("_tx",)
+
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._tx._open_snapshot().get(key)
+
+    def get_range(
+        self, min_key: bytes | None = None, max_key: bytes | None = None, reverse: bool = False
+    ) -> RangeIterator:
+        return self._tx._open_snapshot().get_range(min_key, max_key, reverse)
+
+    def get_at_least(self, min_key: bytes, max_key: bytes | None = None) -> KVPair | None:
+        return self._tx._open_snapshot().get_at_least(min_key, max_key)
+
+    def get_at_most(self, max_key: bytes | None, min_key: bytes | None = None) -> KVPair | None:
+        return self._tx._open_snapshot().get_at_most(max_key, min_key)
+
+
 class Transaction(MutableView):
     """One optimistic transaction: a view over a snapshot that commits through its database.
 
@@ -81,20 +110,43 @@ class Transaction(MutableView):
     :class:`~kvstore.StaleTransaction`, except ``rollback()`` and ``close()``.
     """
 
-    def __init__(self, db: Database, snapshot: KVStore, version: int, read_only: bool) -> None:
-        super().__init__(snapshot)
+    def __init__(self, db: Database, read_only: bool) -> None:
+        super().__init__(_FirstRead(self))
         self._db = db
-        self._snapshot = snapshot
-        self._version = version
+        self._snapshot: KVStore | None = None  # opened by the first read of the store
+        self._version: int | None = None
         self._state = _State.ACTIVE
         self._committed_version: int | None = None
-        self._snapshot_closed = False
         if read_only:
             self.set_read_only()
 
+    def _open_snapshot(self) -> KVStore:
+        """The transaction's snapshot, taken now if it has not read the store yet."""
+        with self._lock:
+            snapshot = self._snapshot
+            if snapshot is None:
+                if self._state is not _State.ACTIVE:
+                    raise self._stale()
+                snapshot, self._version = self._db._begin()
+                self._snapshot = snapshot
+                self._base = snapshot
+                self._base_get = snapshot.get
+            return snapshot
+
+    @property
+    def base(self) -> KVStore:
+        """The snapshot the transaction reads (taken now if it has not read yet)."""
+        return self._open_snapshot()
+
     @property
     def version(self) -> int:
-        """The commit version this transaction's snapshot shows."""
+        """The commit version this transaction's snapshot shows.
+
+        The snapshot is taken at the transaction's first read of the store (asking for the
+        version counts as one), so a transaction that only writes never opens one.
+        """
+        self._open_snapshot()
+        assert self._version is not None
         return self._version
 
     @property
@@ -123,16 +175,21 @@ class Transaction(MutableView):
         """A plain :class:`MutableView` with copies of this transaction's reads and writes."""
         if self._state is not _State.ACTIVE:
             raise self._stale()
+        snapshot = self._open_snapshot()
         view = super().clone()
-        view.rebase(self._snapshot)
+        view.rebase(snapshot)
         return view
 
     # -- ending ----------------------------------------------------------------------------------
     def _end(self, state: _State) -> None:
         self._state = state
         MutableView.close(self)  # closes open iterators; later use raises StaleTransaction
-        if not self._snapshot_closed:
-            self._snapshot.close()
+        self._close_snapshot()
+
+    def _close_snapshot(self) -> None:
+        snapshot, self._snapshot = self._snapshot, None
+        if snapshot is not None:
+            snapshot.close()
 
     def commit(self) -> None:
         """Validate and apply the transaction, or raise.
@@ -147,10 +204,11 @@ class Transaction(MutableView):
             writes = self._writes
             reads = self.reads
             try:
-                self._snapshot.close()  # before writing: lets the store grow its map
-                self._snapshot_closed = True
+                # A transaction that never read has nothing to validate: ``None``.
+                version = self._version if self._snapshot is not None else None
+                self._close_snapshot()  # before writing: lets the store grow its map
                 if writes:
-                    self._committed_version = self._db._commit(writes, reads, self._version)
+                    self._committed_version = self._db._commit(writes, reads, version)
             except BaseException:
                 self._end(_State.FAILED)
                 raise
@@ -183,7 +241,8 @@ class Transaction(MutableView):
             self.rollback()
 
     def __repr__(self) -> str:
-        return f"<Transaction {self._state.value} at version {self._version}>"
+        at = "before its first read" if self._version is None else f"at version {self._version}"
+        return f"<Transaction {self._state.value} {at}>"
 
 
 class _Request:
@@ -195,7 +254,7 @@ class _Request:
 
     __slots__ = ("_waiting", "committed", "error", "lead", "reads", "version", "writes")
 
-    def __init__(self, writes: Writes, reads: Reads, version: int) -> None:
+    def __init__(self, writes: Writes, reads: Reads, version: int | None) -> None:
         self.writes = writes
         self.reads = reads
         self.version = version
@@ -284,14 +343,19 @@ class Database(Closeable):
 
     # -- transactions ----------------------------------------------------------------------------
     def transaction(self, read_only: bool = False) -> Transaction:
-        """Begin a transaction over a snapshot taken now."""
+        """Begin a transaction; its snapshot is taken at its first read of the store."""
         check_bool(read_only, "read_only")
         if self._closed:
             raise StoreClosed("the database is closed")
-        snapshot, version = self._log.begin()
-        return Transaction(self, snapshot, version, read_only)
+        return Transaction(self, read_only)
 
-    def _commit(self, writes: Writes, reads: Reads | None, version: int) -> int:
+    def _begin(self) -> tuple[KVStore, int]:
+        """A snapshot for a transaction's first read, and the version it shows."""
+        if self._closed:
+            raise StoreClosed("the database is closed")
+        return self._log.begin()
+
+    def _commit(self, writes: Writes, reads: Reads | None, version: int | None) -> int:
         """Queue a commit and wait for its outcome.
 
         The first committer to find no leader becomes the leader: it writes every commit
@@ -356,16 +420,18 @@ class Database(Closeable):
             pending.clear()
             version = log.read_version(batch)
             for i, req in enumerate(group):
-                try:
-                    conflicts = log.conflicts(batch, req.reads, req.version, version, pending)
-                except RetryTransaction as e:
-                    errors[i] = e
-                    continue
-                if conflicts:
-                    errors[i] = TransactionConflict(
-                        f"{len(conflicts)} conflict(s), first: {conflicts[0]}", conflicts
-                    )
-                    continue
+                # A transaction that never read the store (version None) has nothing to check.
+                if req.version is not None:
+                    try:
+                        conflicts = log.conflicts(batch, req.reads, req.version, version, pending)
+                    except RetryTransaction as e:
+                        errors[i] = e
+                        continue
+                    if conflicts:
+                        errors[i] = TransactionConflict(
+                            f"{len(conflicts)} conflict(s), first: {conflicts[0]}", conflicts
+                        )
+                        continue
                 batch.apply(req.writes)
                 version = log.append(batch, version, req.writes, pending)
                 req.committed = version
