@@ -54,6 +54,7 @@ import lmdb
 import kvstore
 from benchmarks.data import RAW_MAP_SIZE, Dataset
 from benchmarks.harness import Config, Context, Measurement, Row, Target, format_rate
+from kvstore import KVStore
 
 __all__ = ["P1_ROWS", "STORES", "measure"]
 
@@ -142,7 +143,7 @@ class KVStoreDB(Store):
     def load_counters(self, keys: Sequence[bytes]) -> None:
         with self.db.transaction() as tx:
             for k in keys:
-                tx.put(k, kvstore.encode_counter(0))
+                tx.put(k, KVStore.encode_counter(0))
 
     def incr(self, key: bytes) -> None:
         with self.db.transaction() as tx:
@@ -182,12 +183,12 @@ class RawLMDB(Store):
     def load_counters(self, keys: Sequence[bytes]) -> None:
         with self.env.begin(write=True) as txn:
             for k in keys:
-                txn.put(k, kvstore.encode_counter(0))
+                txn.put(k, KVStore.encode_counter(0))
 
     def incr(self, key: bytes) -> None:
         with self.env.begin(write=True) as txn:
-            value = kvstore.decode_counter(txn.get(key) or b"")
-            txn.put(key, kvstore.encode_counter(value + 1))
+            value = KVStore.decode_counter(txn.get(key) or b"")
+            txn.put(key, KVStore.encode_counter(value + 1))
 
 
 def _identity(value: Any) -> Any:
