@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from enum import Enum
 from types import TracebackType
-from typing import Any, TypeVar, overload
+from typing import Any, Concatenate, ParamSpec, TypeVar, overload
 
 import attrs
 
@@ -44,6 +44,7 @@ from kvstore.view import MutableView
 __all__ = ["Database", "DatabaseStats", "Transaction", "open"]
 
 R = TypeVar("R")
+P = ParamSpec("P")
 
 DURABILITIES = ("sync", "async", "none")
 
@@ -489,16 +490,16 @@ class Database(Closeable):
                 raise
 
     @overload
-    def transactional(self, fn: Callable[..., R], /) -> Callable[..., R]: ...
+    def transactional(self, fn: Callable[Concatenate[Transaction, P], R], /) -> Callable[P, R]: ...
 
     @overload
     def transactional(
         self, fn: None = None, /, *, retries: int = 10
-    ) -> Callable[[Callable[..., R]], Callable[..., R]]: ...
+    ) -> Callable[[Callable[Concatenate[Transaction, P], R]], Callable[P, R]]: ...
 
     def transactional(
-        self, fn: Callable[..., R] | None = None, /, *, retries: int = 10
-    ) -> Callable[..., R] | Callable[[Callable[..., R]], Callable[..., R]]:
+        self, fn: Callable[Concatenate[Transaction, P], R] | None = None, /, *, retries: int = 10
+    ) -> Callable[P, R] | Callable[[Callable[Concatenate[Transaction, P], R]], Callable[P, R]]:
         """Decorate ``f(tx, *args)`` so callers write ``f(*args)``; bare or ``(retries=N)``.
 
         Called with a :class:`Transaction` as its first argument, the function runs inside that
@@ -507,14 +508,16 @@ class Database(Closeable):
 
         _check_retries(retries)
 
-        def decorate(f: Callable[..., R]) -> Callable[..., R]:
+        def decorate(f: Callable[Concatenate[Transaction, P], R]) -> Callable[P, R]:
             if not callable(f):
                 raise TypeError(f"transactional needs a function, not {type(f).__name__}")
 
+            # Typed as the callers' form, f(*args); f(tx, *args) inside a transaction is the
+            # same call at run time, which a ParamSpec cannot also express.
             @functools.wraps(f)
-            def wrapper(*args: Any, **kwargs: Any) -> R:
+            def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
                 if args and isinstance(args[0], Transaction):
-                    return f(*args, **kwargs)
+                    return f(*args, **kwargs)  # type: ignore[arg-type]
                 return self.run(f, *args, retries=retries, **kwargs)
 
             return wrapper
