@@ -414,7 +414,9 @@ class CommitLog:
         for key, _ in doomed:
             batch.meta_delete(key)
         if doomed:
-            self._dropped += freed
+            # Entries of a store written before the byte bound were never counted as appended:
+            # never count more dropped than appended, or the budget would stretch by them.
+            self._dropped = min(self._dropped + freed, self._appended)
             batch.meta_put(_VERSION_KEY, _TALLY.pack(version, self._appended, self._dropped))
             # Snapshots before this version have lost history, cached or not.  (Set even if
             # the write is then abandoned: refusing a few more old snapshots is harmless.)

@@ -278,3 +278,17 @@ def test_coarsening_and_the_byte_budget_hold_across_processes(tmp_path: Path) ->
         assert p.exitcode == 0
         with pytest.raises(TransactionTooOld):
             old.commit()
+
+
+def test_a_version_record_from_before_the_byte_bound_still_opens(tmp_path: Path) -> None:
+    """A store whose ``commit/version`` is the bare 8-byte version keeps working."""
+    path = tmp_path / "db"
+    with kvstore.LMDBStore(path) as store:
+        store._atomic(lambda b: b.meta_put(b"commit/version", (5).to_bytes(8, "big")), None)
+    with kvstore.open(path, durability="none") as db:
+        with db.transaction() as tx:
+            assert tx.version == 5
+            tx.put(b"a", b"1")
+        assert tx.committed_version == 6
+        with db.transaction() as tx:
+            assert tx.version == 6 and tx.get(b"a") == b"1"
