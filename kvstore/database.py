@@ -27,7 +27,7 @@ import attrs
 
 from kvstore.backends.lmdb import LMDBStore
 from kvstore.backends.memory import MemoryStore
-from kvstore.commitlog import CommitLog, LocalLog, LogBatch, Shape, StoreLog
+from kvstore.commitlog import DEFAULT_HISTORY_BYTES, CommitLog, LocalLog, LogBatch, Shape, StoreLog
 from kvstore.errors import (
     KVError,
     RetryTransaction,
@@ -50,6 +50,8 @@ DURABILITIES = ("sync", "async", "none")
 
 #: The most commits a history window may be asked to keep (versions are signed 64-bit).
 MAX_HISTORY_COMMITS = 2**63 - 1
+#: The largest byte budget of the commit log (its tally is stored as unsigned 64-bit).
+MAX_HISTORY_BYTES = 2**63 - 1
 _ASYNC_FLUSH_SECONDS = 0.5
 #: How long a group-commit leader waits for followers (a fraction of one fsync).
 _GATHER_SECONDS = 0.0002
@@ -284,7 +286,9 @@ class Database(Closeable):
     ``durability`` is ``"sync"`` (a commit survives power loss once ``commit()`` returns),
     ``"async"`` (flushed in the background) or ``"none"`` (left to the OS); the last two
     survive a process crash but may lose the latest commits on an OS crash.  The commit history
-    covers at least ``history_seconds`` and ``history_commits``.
+    covers at least ``history_seconds`` and ``history_commits`` as long as its entries fit in
+    ``history_bytes`` (default 4 MiB; big commits are recorded coarsely, see
+    :mod:`kvstore.commitlog`); older snapshots get :class:`~kvstore.TransactionTooOld`.
     """
 
     def __init__(
@@ -294,6 +298,7 @@ class Database(Closeable):
         durability: str = "sync",
         history_seconds: float = 10.0,
         history_commits: int = 10_000,
+        history_bytes: int = DEFAULT_HISTORY_BYTES,
         owns_store: bool = False,
     ) -> None:
         if not isinstance(store, AtomicKVStore):
@@ -304,15 +309,18 @@ class Database(Closeable):
         history_commits = check_int(
             history_commits, "history_commits", minimum=1, maximum=MAX_HISTORY_COMMITS
         )
+        history_bytes = check_int(
+            history_bytes, "history_bytes", minimum=1, maximum=MAX_HISTORY_BYTES
+        )
         check_bool(owns_store, "owns_store")
         self._store = store
         self._owns_store = owns_store
         self._durability = durability
         self._log: CommitLog
         if isinstance(store, LMDBStore):
-            self._log = StoreLog(store, history_seconds, history_commits)
+            self._log = StoreLog(store, history_seconds, history_commits, history_bytes)
         else:
-            self._log = LocalLog(store, history_seconds, history_commits)
+            self._log = LocalLog(store, history_seconds, history_commits, history_bytes)
         self._sync: bool | None = True if durability == "sync" else None
         self._queue: list[_Request] = []
         self._queue_cond = threading.Condition(threading.Lock())
@@ -591,6 +599,7 @@ def open(
     durability: str = "sync",
     history_seconds: float = 10.0,
     history_commits: int = 10_000,
+    history_bytes: int = DEFAULT_HISTORY_BYTES,
     map_size: int | None = None,
     readonly: bool = False,
     create: bool = True,
@@ -600,6 +609,7 @@ def open(
         raise ValueError(f"durability must be one of {DURABILITIES}, not {durability!r}")
     check_number(history_seconds, "history_seconds", minimum=0)
     check_int(history_commits, "history_commits", minimum=1, maximum=MAX_HISTORY_COMMITS)
+    check_int(history_bytes, "history_bytes", minimum=1, maximum=MAX_HISTORY_BYTES)
     check_bool(readonly, "readonly")
     check_bool(create, "create")
     if map_size is not None:
@@ -619,6 +629,7 @@ def open(
             durability=durability,
             history_seconds=history_seconds,
             history_commits=history_commits,
+            history_bytes=history_bytes,
             owns_store=True,
         )
     except BaseException:
