@@ -1,6 +1,6 @@
 """Hostile input: fuzz every deserializer; only its documented exceptions may come out.
 
-Targets (:data:`TARGETS`) and what each documents for bad input:
+Targets (:func:`targets`) and what each documents for bad input:
 
 - ``tuple_unpack``: :func:`kvstore.tuple.unpack` -- ``CorruptData``;
 - ``writes``, ``reads``, ``key_ranges``: ``Writes/Reads/KeyRanges.deserialize`` (the codec of
@@ -95,7 +95,13 @@ class Target:
     allowed: tuple[type[BaseException], ...]
 
 
-def _targets() -> dict[str, Target]:
+#: The targets' names (importing this module does not import kvstore, so atheris can
+#: instrument kvstore as it is imported).
+TARGET_NAMES = ["tuple_unpack", "writes", "reads", "key_ranges", "cli_load"]
+
+
+def targets() -> dict[str, Target]:
+    """Every target by name, with the exceptions its documentation allows."""
     from kvstore import CorruptData
 
     return {
@@ -105,9 +111,6 @@ def _targets() -> dict[str, Target]:
         "key_ranges": Target(_key_ranges, (CorruptData,)),
         "cli_load": Target(_cli_load, (SystemExit,)),
     }
-
-
-TARGETS = _targets()
 
 
 def make_corpus() -> None:
@@ -196,7 +199,7 @@ class FuzzResult:
 
 def run_random(target: str, n_random: int, seed: int = 0) -> FuzzResult:
     """Run ``target`` over its corpus and ``n_random`` mutations of it, in this process."""
-    t = TARGETS[target]
+    t = targets()[target]
     rng = random.Random(seed)
     seeds = corpus(target) or [b""]
     result = FuzzResult()
@@ -226,8 +229,8 @@ def run_random(target: str, n_random: int, seed: int = 0) -> FuzzResult:
 
 def run_atheris(target: str, runs: int, timeout: float = 900) -> FuzzResult:
     """Coverage-guided fuzzing of ``target`` for ``runs`` executions in a child process."""
-    if target not in TARGETS:
-        raise ValueError(f"target: unknown fuzz target {target!r}; known: {sorted(TARGETS)}")
+    if target not in TARGET_NAMES:
+        raise ValueError(f"target: unknown fuzz target {target!r}; known: {TARGET_NAMES}")
     result = FuzzResult(mode="atheris")
     with tempfile.TemporaryDirectory(prefix="kv-fuzz-") as tmp:
         work = os.path.join(tmp, "corpus")
@@ -256,17 +259,14 @@ def _atheris_main(argv: list[str]) -> int:
     import atheris
 
     target, corpus_dir, *flags = argv
-    # kvstore is already imported (the targets' exception types), so instrument what is
-    # loaded rather than hooking imports.
-    import kvstore.cli
-    import kvstore.codec
-    import kvstore.mutations
-    import kvstore.ranges
-    import kvstore.reads
-    import kvstore.tuple  # noqa: F401
-
-    atheris.instrument_all()
-    t = _targets()[target]
+    with atheris.instrument_imports(include=["kvstore"]):
+        import kvstore.cli
+        import kvstore.codec
+        import kvstore.mutations
+        import kvstore.ranges
+        import kvstore.reads
+        import kvstore.tuple  # noqa: F401
+    t = targets()[target]
 
     def one_input(data: bytes) -> None:
         try:
