@@ -335,7 +335,7 @@ def _check(name: str, path: str, acked: list[str], ack_file: str, result: CrashR
     lost = [line[5:] for line in out.splitlines() if line.startswith("lost ")]
     corrupt = [line[8:] for line in out.splitlines() if line.startswith("corrupt ")]
     if code != 0 and not (lost or corrupt):
-        corrupt.append(f"checker exit {code}: {err[-500:]}")
+        corrupt.append(f"checker exit {code}: {err[-1500:]}")
     result.lost += len(lost)
     result.corrupt += len(corrupt)
     result.problems.extend(f"{name} lost {t}" for t in lost[:5])
@@ -357,7 +357,13 @@ def _child(argv: list[str]) -> int:
         with open(ack_file) as f:
             acked = [line for line in f.read().splitlines() if line]
         started = time.monotonic()
-        lost, corrupt = WRITERS[name].check(path, acked)
+        try:
+            lost, corrupt = WRITERS[name].check(path, acked)
+        except FileNotFoundError:
+            if acked:
+                raise
+            # Killed while creating the store, before any commit: nothing to check.
+            lost, corrupt = [], []
         for t in lost:
             print(f"lost {t}")
         for t in corrupt:
