@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import random
 import threading
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from kvstore import (
     Writes,
 )
 from kvstore.counters import decode_counter, encode_counter
+from tests.serializability import ACCOUNTS, START, check_history, run_workers
 
 
 # -- basics --------------------------------------------------------------------------------------
@@ -351,85 +351,9 @@ def test_concurrent_committers_each_get_their_outcome(tmp_path: Path) -> None:
         assert stats.commits == len(ok)
 
 
-# -- serializability checker --------------------------------------------------------------------
-ACCOUNTS = [b"acct/%02d" % i for i in range(8)]
-START = 1000
-
-
-def _random_transaction(tx: Transaction, rng: random.Random) -> dict[str, object]:
-    """One random transaction; returns what it observed."""
-    observed: dict[str, object] = {}
-    kind = rng.random()
-    if kind < 0.6:
-        a, b = rng.sample(ACCOUNTS, 2)
-        va = decode_counter(tx.get(a) or b"")
-        vb = decode_counter(tx.get(b) or b"")
-        observed["get"] = {a: va, b: vb}
-        amount = rng.randint(0, 50)
-        tx.put(a, encode_counter(va - amount))
-        tx.put(b, encode_counter(vb + amount))
-    elif kind < 0.8:
-        pairs = list(tx.get_range(b"acct/", b"acct0", reverse=rng.random() < 0.5))
-        observed["range"] = sorted(pairs)
-        tx.put(
-            b"audit/%d" % rng.randint(0, 3),
-            encode_counter(sum(decode_counter(v) for _, v in pairs)),
-        )
-    else:
-        tx.adjust_counter(b"ops", 1)
-    return observed
-
-
-def _run_workers(
-    path: str | None, db: Database | None, seed: int, n: int
-) -> list[tuple[int, dict[str, object], bytes]]:
-    """Run ``n`` random transactions; return (commit version, observed, serialized writes)."""
-    own = db is None
-    if db is None:
-        db = kvstore.open(path, durability="none")
-    rng = random.Random(seed)
-    history: list[tuple[int, dict[str, object], bytes]] = []
-    try:
-        for _ in range(n):
-            while True:
-                tx = db.transaction()
-                observed = _random_transaction(tx, rng)
-                writes = tx.writes.serialize()
-                try:
-                    tx.commit()
-                except RetryTransaction:
-                    continue
-                if tx.committed_version is not None:
-                    history.append((tx.committed_version, observed, writes))
-                break
-    finally:
-        if own:
-            db.close()
-    return history
-
-
+# -- serializability checker (tests/serializability.py) ----------------------------------------
 def _process_worker(path: str, seed: int, n: int, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    queue.put(_run_workers(path, None, seed, n))
-
-
-def _check_history(
-    history: list[tuple[int, dict[str, object], bytes]], final: dict[bytes, bytes]
-) -> None:
-    model = MemoryStore()
-    for a in ACCOUNTS:
-        model.put(a, encode_counter(START))
-    model.put(b"ops", encode_counter(0))
-    versions = [v for v, _, _ in history]
-    assert len(set(versions)) == len(versions), "two commits got the same version"
-    for _version, observed, writes in sorted(history, key=lambda h: h[0]):
-        if "get" in observed:
-            for key, value in observed["get"].items():  # type: ignore[attr-defined]
-                assert decode_counter(model.get(key) or b"") == value
-        if "range" in observed:
-            assert sorted(model.get_range(b"acct/", b"acct0")) == observed["range"]
-        model.apply(Writes.deserialize(writes))
-    assert dict(model.get_range()) == final
-    assert sum(decode_counter(final[a]) for a in ACCOUNTS) == START * len(ACCOUNTS)
+    queue.put(run_workers(path, None, seed, n))
 
 
 @pytest.mark.slow
@@ -449,7 +373,7 @@ def test_serializable_across_threads_and_processes(tmp_path: Path) -> None:
         lock = threading.Lock()
 
         def thread_worker(seed: int) -> None:
-            h = _run_workers(None, db, seed, 60)
+            h = run_workers(None, db, seed, 60)
             with lock:
                 history.extend(h)
 
@@ -466,7 +390,7 @@ def test_serializable_across_threads_and_processes(tmp_path: Path) -> None:
         with db.transaction() as tx:
             final = dict(tx.get_range())
     assert len(history) == 5 * 60  # every transaction eventually committed, once
-    _check_history(history, final)
+    check_history(history, final)
     ops = sum(1 for _, obs, _ in history if not obs)
     assert decode_counter(final[b"ops"]) == ops
 
