@@ -238,8 +238,7 @@ class Database(Closeable):
     ) -> None:
         if not isinstance(store, AtomicKVStore):
             raise TypeError(f"store must be an AtomicKVStore, not {type(store).__name__}")
-        if durability not in DURABILITIES:
-            raise ValueError(f"durability must be one of {DURABILITIES}, not {durability!r}")
+        _check_durability(durability)
         history_seconds = check_number(history_seconds, "history_seconds", minimum=0)
         history_commits = check_int(
             history_commits, "history_commits", minimum=1, maximum=MAX_HISTORY_COMMITS
@@ -497,6 +496,14 @@ class Database(Closeable):
         return f"<Database on {type(self._store).__name__}, durability={self._durability}>"
 
 
+def _check_durability(durability: Any) -> None:
+    """``TypeError`` unless a ``str``; ``ValueError`` unless one of :data:`DURABILITIES`."""
+    if not isinstance(durability, str):
+        raise TypeError(f"durability must be a str, not {type(durability).__name__}")
+    if durability not in DURABILITIES:
+        raise ValueError(f"durability must be one of {DURABILITIES}, not {durability!r}")
+
+
 def _check_retries(retries: Any) -> None:
     check_int(retries, "retries", minimum=0)
 
@@ -527,8 +534,7 @@ def open(
     create: bool = True,
 ) -> Database:
     """Open a database: LMDB at ``path`` (a directory), or in memory when ``path`` is None."""
-    if durability not in DURABILITIES:
-        raise ValueError(f"durability must be one of {DURABILITIES}, not {durability!r}")
+    _check_durability(durability)
     check_number(history_seconds, "history_seconds", minimum=0)
     check_int(history_commits, "history_commits", minimum=1, maximum=MAX_HISTORY_COMMITS)
     check_bool(readonly, "readonly")

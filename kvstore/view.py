@@ -146,9 +146,16 @@ class MutableView(DeltaKVStore):
         with self._lock:
             self._reads = None
 
-    @contextlib.contextmanager
-    def without_read_tracking(self, allow_writes: bool = False) -> Iterator[None]:
+    def without_read_tracking(
+        self, allow_writes: bool = False
+    ) -> contextlib.AbstractContextManager[None]:
+        # Checked here, not on entering: a bad flag fails where it is passed.
         check_bool(allow_writes, "allow_writes")
+        return self._untracked_context(allow_writes)
+
+    @contextlib.contextmanager
+    def _untracked_context(self, allow_writes: bool) -> Iterator[None]:
+        """The context of :meth:`without_read_tracking`, its flag already checked."""
         ident = threading.get_ident()
         with self._lock:
             self._untracked.setdefault(ident, []).append(allow_writes)
