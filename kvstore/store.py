@@ -423,15 +423,16 @@ class ReadOnlyStore(KVStore):
 
 
 def checked_mutations(
-    mutations: Mutations,
+    mutations: Mutations, name: str = "mutations"
 ) -> tuple[list[KeyRange], list[tuple[bytes, bytes]], list[tuple[bytes, int]]]:
-    """Materialize and check ``mutations`` so a bad item fails before anything is written.
+    """Materialize and check ``mutations`` (the argument ``name``) so a bad item fails before
+    anything is written.
 
     The common case (all items well formed) is checked with whole-list C-level passes, not a
     Python call per item (PERFORMANCE R4); only a failing list is re-checked item by item to
     name what was wrong.
     """
-    check_mutations(mutations)
+    check_mutations(mutations, name)
     removes = list(mutations.remove_ranges())
     if removes and not set(map(type, removes)) <= {KeyRange}:
         for r in removes:

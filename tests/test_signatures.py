@@ -623,3 +623,91 @@ def test_wrong_database_constructor(name: str, value: Any, error: type) -> None:
 
 def test_database_constructor_table_matches() -> None:
     assert {name for name, _, _ in DATABASE_BAD} == set(_signature(Database.__init__)[1:])
+
+
+# -- Writes and Reads (§3) -------------------------------------------------------------------
+#: The public methods of ``Writes`` and ``Reads`` that take arguments: name -> parameters.
+#: ``record_*`` are the views' unchecked fast paths (documented as such), not SPEC API.
+MUTATION_SIGNATURES: dict[tuple[type, str], list[str]] = {
+    (kvstore.Writes, "__init__"): ["removes", "puts", "adjusts"],
+    (kvstore.Writes, "apply_to"): ["store"],
+    (kvstore.Writes, "merge"): ["other"],
+    (kvstore.Writes, "deserialize"): ["data"],
+    (kvstore.Reads, "is_conflict"): ["mutations"],
+    (kvstore.Reads, "find_conflict"): ["mutations"],
+    (kvstore.Reads, "all_conflicts"): ["mutations"],
+}
+UNCHECKED_FAST_PATHS = {"record_put", "record_remove", "record_remove_range", "record_adjust"}
+NO_ARGUMENTS = {
+    "clear",
+    "clone",
+    "read_only",
+    "is_empty",
+    "serialize",
+    "remove_ranges",
+    "put_pairs",
+    "adjust_pairs",
+}
+
+
+def test_mutations_table_matches() -> None:
+    public = {
+        n
+        for n, m in vars(kvstore.Writes).items()
+        if not n.startswith("_") and (callable(m) or isinstance(m, classmethod))
+    }
+    listed = {name for cls, name in MUTATION_SIGNATURES if cls is kvstore.Writes}
+    assert public - UNCHECKED_FAST_PATHS - NO_ARGUMENTS == listed - {"__init__"}
+    for (cls, name), params in MUTATION_SIGNATURES.items():
+        names = _signature(getattr(cls, name))
+        assert [n for n in names if n not in ("self", "cls")] == params, (cls, name)
+
+
+def test_wrong_writes_arguments() -> None:
+    writes = kvstore.Writes(puts={b"k": b"v"})
+    for bad in [1, "x", object(), True, KeyRange(b"a", b"b"), [(b"a", b"b")]]:
+        with pytest.raises(TypeError, match="removes"):
+            kvstore.Writes(removes=bad)
+    for name in ("puts", "adjusts"):
+        for bad in [1, "x", object(), True, b"ab"]:
+            with pytest.raises(TypeError, match=name):
+                kvstore.Writes(**{name: bad})
+    with pytest.raises(TypeError, match="puts"):
+        kvstore.Writes(puts={b"k": 1})
+    with pytest.raises(TypeError, match="adjusts"):
+        kvstore.Writes(adjusts={b"k": True})
+    for value, error in BAD[K.STORE]:
+        with pytest.raises(error, match="store"):
+            writes.apply_to(value)
+    for value, error in BAD[K.MUTATIONS]:
+        with pytest.raises(error, match="other"):
+            writes.merge(value)
+    for mutations, error, word in BAD_MUTATIONS:
+        with pytest.raises(error, match=word):
+            writes.merge(mutations)
+        assert writes == kvstore.Writes(puts={b"k": b"v"})
+    for value in [*_NOT_BYTES, None]:
+        with pytest.raises(TypeError, match="data"):
+            kvstore.Writes.deserialize(value)
+
+
+def test_bytes_like_writes_arguments() -> None:
+    for convert in CONVERSIONS:
+        writes = kvstore.Writes(
+            removes=[KeyRange(convert(b"a"), convert(b"b"))],
+            puts={convert(b"k"): convert(b"v")} if convert is not bytearray else [(b"k", b"v")],
+            adjusts=[(convert(b"n"), 1)],
+        )
+        assert writes == kvstore.Writes(
+            removes=[KeyRange(b"a", b"b")], puts={b"k": b"v"}, adjusts={b"n": 1}
+        )
+        assert all(type(key) is bytes for key in [*writes.puts, *writes.adjusts])
+        assert kvstore.Writes.deserialize(convert(writes.serialize())) == writes
+
+
+@pytest.mark.parametrize("method", ["is_conflict", "find_conflict", "all_conflicts"])
+def test_wrong_reads_arguments(method: str) -> None:
+    reads = kvstore.Reads([KeyRange(b"a", b"b")])
+    for value, error in BAD[K.MUTATIONS]:
+        with pytest.raises(error, match="mutations"):
+            getattr(reads, method)(value)
