@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from benchmarks import core, graph, records, regions, transactions, views
 from benchmarks.harness import Row, Target
+from benchmarks.p1 import P1_ROWS
 from benchmarks.peers import PEER_ROWS
 
 __all__ = ["ROWS", "select"]
@@ -92,6 +93,7 @@ ROWS: tuple[Row, ...] = (
         _ratio(0.9, ">= 0.9x with no writer"),
         graph.l4_readers,
     ),
+    *P1_ROWS,
     *PEER_ROWS,
 )
 

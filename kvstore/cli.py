@@ -11,6 +11,7 @@ import argparse
 import base64
 import binascii
 import importlib
+import itertools
 import json
 import multiprocessing
 import os
@@ -23,8 +24,9 @@ from typing import Any, TextIO
 
 import kvstore
 from kvstore.counters import decode_counter, encode_counter
-from kvstore.keys import check_key
+from kvstore.keys import check_key, prefix_end
 from kvstore.layers import graph_cli, regions_cli
+from kvstore.progress import Progress
 
 __all__ = ["main"]
 
@@ -155,21 +157,62 @@ def demo(directory: str | None, out: TextIO) -> int:
         return 0 if total == expected else 1
 
 
-def dump(path: str, out: TextIO) -> int:
-    """Print every pair as a JSON line with base64 key and value."""
-    with kvstore.LMDBStore(path, readonly=True, create=False) as store:
-        for key, value in store.get_range():
+#: Pairs per transaction of a streaming ``load`` (bounded memory, whatever the input size).
+LOAD_BATCH = 10_000
+
+
+def _bound(text: str | None, as_base64: bool, name: str) -> bytes | None:
+    """A key bound given on the command line: UTF-8 text, or base64 with ``--base64``."""
+    if text is None:
+        return None
+    if not as_base64:
+        return text.encode()
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error as e:
+        raise ValueError(f"{name} is not valid base64 ({e})") from None
+
+
+def dump_range(
+    prefix: str | None, start: str | None, end: str | None, as_base64: bool
+) -> tuple[bytes | None, bytes | None]:
+    """The ``[min, max)`` key range that ``dump``'s ``--prefix``/``--start``/``--end`` select."""
+    lo = _bound(start, as_base64, "--start")
+    hi = _bound(end, as_base64, "--end")
+    p = _bound(prefix, as_base64, "--prefix")
+    if p is not None:
+        lo = p if lo is None else max(lo, p)
+        p_end = prefix_end(p)
+        hi = p_end if hi is None else (hi if p_end is None else min(hi, p_end))
+    if lo is not None and hi is not None and hi < lo:
+        hi = lo  # an empty selection, not an error
+    return lo, hi
+
+
+def dump(path: str, out: TextIO, lo: bytes | None = None, hi: bytes | None = None) -> int:
+    """Print the pairs with keys in ``[lo, hi)`` as JSON lines with base64 key and value."""
+    with (
+        kvstore.LMDBStore(path, readonly=True, create=False) as store,
+        # A bar only when the pairs go to a file or pipe, not onto the same terminal.
+        Progress(None, "dump", " pairs", enabled=not out.isatty()) as bar,
+    ):
+        for key, value in store.get_range(lo, hi):
             line = {
                 "key": base64.b64encode(key).decode(),
                 "value": base64.b64encode(value).decode(),
             }
             print(json.dumps(line), file=out)
+            bar.update(1)
     return 0
 
 
-def _bad_line(n: int, error: BaseException) -> SystemExit:
+class _BadLine(Exception):
+    """A line of ``load``'s input that is not a dump line; ``str()`` says which and why."""
+
+
+def _bad_line(n: int, error: BaseException) -> _BadLine:
     reason = " ".join(str(error).split()) or type(error).__name__  # one line, whatever it says
-    return SystemExit(f"kvstore load: line {n} is not a dump line: {reason}")
+    return _BadLine(f"line {n} is not a dump line: {reason}")
 
 
 def _field(item: Any, name: str) -> bytes:
@@ -183,7 +226,7 @@ def _field(item: Any, name: str) -> bytes:
 
 
 def _dump_pairs(source: TextIO) -> Iterator[tuple[int, bytes, bytes]]:
-    """``(line number, key, value)`` for each line of a dump; bad lines raise SystemExit."""
+    """``(line number, key, value)`` for each line of a dump; a bad line raises _BadLine."""
     for n, line in enumerate(source, 1):
         if not line.strip():
             continue
@@ -197,26 +240,80 @@ def _dump_pairs(source: TextIO) -> Iterator[tuple[int, bytes, bytes]]:
             raise _bad_line(n, e) from None
 
 
-def load(path: str, source: TextIO) -> int:
-    """Load JSON lines written by ``dump`` in one transaction: all of them or, on error, none.
+def load(path: str, source: TextIO, *, atomic: bool = False, batch: int = LOAD_BATCH) -> int:
+    """Merge the JSON lines written by ``dump`` into the database at ``path``.
 
-    Keys and values must be strict base64.  The first line is checked before the database is
-    opened, so input rejected there creates nothing.
+    By default the pairs are committed in transactions of ``batch`` pairs, so memory stays
+    bounded however big the input; a bad line or Ctrl-C stops the load, and the message says
+    how many pairs were committed before it.  ``atomic`` loads everything in one transaction:
+    all of it or, on any error, none.  Keys and values must be strict base64.  The first line
+    is checked before the database is opened, so input rejected there creates nothing.
     """
     pairs = _dump_pairs(source)
-    first = next(pairs, None)
-    with kvstore.open(path) as db, db.transaction() as tx:
-        if first is not None:
-            tx.put(first[1], first[2])
-        for _, key, value in pairs:
-            tx.put(key, value)
+    committed = 0
+    try:
+        first = next(pairs, None)
+        with kvstore.open(path) as db, Progress(None, "load", " pairs") as bar:
+            tx = db.transaction()
+            try:
+                pending = 0
+                for _, key, value in itertools.chain([first] if first else [], pairs):
+                    tx.put(key, value)
+                    pending += 1
+                    if pending == batch and not atomic:
+                        tx.commit()
+                        committed += pending
+                        bar.update(pending)
+                        pending = 0
+                        tx = db.transaction()
+                tx.commit()
+                committed += pending
+                bar.update(pending)
+            finally:
+                tx.rollback()
+    except _BadLine as e:
+        raise SystemExit(f"kvstore load: {e}{_committed(committed)}") from None
+    except KeyboardInterrupt:
+        raise _Interrupted(_committed(committed)) from None
     return 0
 
 
+def _committed(n: int) -> str:
+    return f"; {n:,} pairs before it were committed" if n else ""
+
+
+class _Interrupted(KeyboardInterrupt):
+    """Ctrl-C during ``load``; ``str()`` says what had been committed."""
+
+
 def stats(path: str, out: TextIO) -> int:
+    """Print the version, the file size, and the key count and sizes (one read snapshot)."""
     with kvstore.open(path, readonly=True, create=False) as db:
         s = db.stats()
-        print(json.dumps({"version": s.version, "size_bytes": s.size_bytes}), file=out)
+        keys = key_bytes = value_bytes = 0
+        with db.transaction(read_only=True) as tx:
+            for key, value in tx.get_range():
+                keys += 1
+                key_bytes += len(key)
+                value_bytes += len(value)
+        line = {
+            "version": s.version,
+            "size_bytes": s.size_bytes,
+            "keys": keys,
+            "key_bytes": key_bytes,
+            "value_bytes": value_bytes,
+        }
+        print(json.dumps(line), file=out)
+    return 0
+
+
+def backup(path: str, dest: str, compact: bool, out: TextIO) -> int:
+    """Copy the store at ``path`` consistently into ``dest`` (a new or empty directory)."""
+    with kvstore.LMDBStore(path, readonly=True, create=False) as store:
+        store.backup(dest, compact=compact)
+        with kvstore.LMDBStore(dest, readonly=True, create=False) as copy:
+            size = copy.size_bytes()
+    _say(out, f"kvstore backup: {path} -> {dest} ({size:,} bytes)")
     return 0
 
 
@@ -242,12 +339,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "directory", nargs="?", help="where to create the database (default: a temp dir)"
     )
-    p = sub.add_parser("dump", help="print a database as JSON lines")
-    p.add_argument("path")
-    p = sub.add_parser("load", help="load JSON lines from stdin into a database")
-    p.add_argument("path")
-    p = sub.add_parser("stats", help="print a database's version and size")
-    p.add_argument("path")
+    p = sub.add_parser(
+        "dump",
+        help="print a database as JSON lines",
+        description="Print every pair (or those selected) as one JSON object per line: "
+        '{"key": <base64>, "value": <base64>}, in key order. `load` reads this format.',
+    )
+    p.add_argument("path", help="the database directory")
+    p.add_argument("--prefix", help="only keys starting with this (UTF-8 text)")
+    p.add_argument("--start", help="only keys >= this (UTF-8 text)")
+    p.add_argument("--end", help="only keys < this (UTF-8 text)")
+    p.add_argument(
+        "--base64", action="store_true", help="--prefix/--start/--end are base64, not text"
+    )
+    p = sub.add_parser(
+        "load",
+        help="merge JSON lines (from dump) into a database",
+        description="Read JSON lines written by `dump` from FILE (default: stdin) and merge "
+        "them into the database at PATH, creating it if needed; existing keys are "
+        f"overwritten, others kept. Commits every {LOAD_BATCH:,} pairs (bounded memory) "
+        "unless --atomic. A bad line stops the load with its line number.",
+    )
+    p.add_argument("path", help="the database directory")
+    p.add_argument("file", nargs="?", default="-", help="the dump to read (default: stdin)")
+    p.add_argument(
+        "--atomic", action="store_true", help="one transaction: all pairs or, on error, none"
+    )
+    p = sub.add_parser(
+        "stats",
+        help="print a database's version, file size, key count and sizes",
+        description="Print one JSON object: version, size_bytes (the data file), keys, "
+        "key_bytes, value_bytes (from one read snapshot). Never writes.",
+    )
+    p.add_argument("path", help="the database directory")
+    p = sub.add_parser(
+        "backup",
+        help="copy a database consistently (compacted) to a new directory",
+        description="Write a consistent copy of the database at PATH into DEST, a new or "
+        "empty directory, from one read snapshot: writers may go on meanwhile.",
+    )
+    p.add_argument("path", help="the database directory")
+    p.add_argument("dest", help="where to write the copy (new or empty directory)")
+    p.add_argument("--no-compact", action="store_true", help="copy free pages too (faster, bigger)")
     sub.add_parser("bench", help="the quick benchmark suite (ratios against raw py-lmdb)")
     regions_cli.add_parser(sub)
     graph_cli.add_parser(sub)
@@ -268,23 +401,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             return demo(args.directory, sys.stdout)
         if args.command == "dump":
-            return dump(args.path, sys.stdout)
+            lo, hi = dump_range(args.prefix, args.start, args.end, args.base64)
+            return dump(args.path, sys.stdout, lo, hi)
         if args.command == "load":
-            return load(args.path, sys.stdin)
+            if args.file == "-":
+                return load(args.path, sys.stdin, atomic=args.atomic)
+            with open(args.file, encoding="utf-8") as source:
+                return load(args.path, source, atomic=args.atomic)
         if args.command == "stats":
             return stats(args.path, sys.stdout)
+        if args.command == "backup":
+            return backup(args.path, args.dest, not args.no_compact, sys.stdout)
         return bench(sys.stdout)
     except BrokenPipeError:
         # The reader went away (``kvstore dump ... | head``): not an error. Point stdout at
         # /dev/null so the interpreter's final flush does not complain either.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (kvstore.KVError, OSError) as e:
+    except (kvstore.KVError, OSError, ValueError) as e:
         print(f"kvstore {args.command}: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         # Ctrl-C: whatever transaction was open has been rolled back on the way out.
-        print(f"kvstore {args.command}: interrupted", file=sys.stderr)
+        print(f"kvstore {args.command}: interrupted{e}", file=sys.stderr)
         return 130
 
 

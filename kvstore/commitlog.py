@@ -4,7 +4,21 @@ Optimistic transactions validate at commit time: every commit made since a trans
 snapshot is checked against the key ranges the transaction read.  The log holds, per commit
 version, the *shape* of its writes (removed ranges, put keys, adjusted keys — never values)
 and the wall-clock time it was made.  It keeps at least ``keep_commits`` entries and every
-entry younger than ``keep_seconds``; a snapshot older than the oldest entry is too old.
+entry younger than ``keep_seconds`` -- as long as the entries kept fit in ``keep_bytes``
+(default :data:`DEFAULT_HISTORY_BYTES`, 4 MiB); a snapshot older than the oldest entry is
+too old (:class:`~kvstore.TransactionTooOld`), whichever bound dropped it.
+
+Big commits are *coarsened* so one entry stays small: a commit that wrote more than
+:data:`_COARSE_KEYS` keys and ranges, or whose exact entry would exceed :data:`_COARSE_BYTES`,
+is recorded as a few key ranges covering everything it wrote (a bucket of consecutive written
+keys becomes ``[first, last]``).  Every written key and removed range lies inside a recorded
+range, so a read that conflicts with the exact writes conflicts with the coarse ones too: this
+costs only false conflicts (reported as :class:`~kvstore.ReadRemoveConflict` over the covering
+range), never a missed one.  Without it a 50k-key commit left a ~1 MiB entry per commit and
+the LMDB file swelled ~80x over its live data (issue 9, defect 3).
+
+The byte total is kept with the version (``commit/version`` holds the version, the bytes ever
+appended and the bytes ever dropped), so bounding it costs no extra read per commit.
 
 Two homes for the log share this logic through :class:`LogBatch`: the LMDB store's metadata
 database (so every process sharing the path sees every commit), and process memory for any
@@ -26,19 +40,33 @@ from sortedcontainers import SortedDict
 
 from kvstore.conflicts import Conflict
 from kvstore.errors import CorruptData, TransactionTooOld
+from kvstore.keys import key_after
 from kvstore.mutations import Mutations, Writes
 from kvstore.ranges import KeyRange, KeyRanges
 from kvstore.reads import Reads
 from kvstore.store import AtomicKVStore, KVStore
 
-__all__ = ["CommitLog", "LocalLog", "LogBatch", "StoreLog"]
+__all__ = ["DEFAULT_HISTORY_BYTES", "CommitLog", "LocalLog", "LogBatch", "StoreLog"]
 
 T = TypeVar("T")
 
 _VERSION_KEY = b"commit/version"
 _ENTRY_PREFIX = b"commit/log/"
 _U64 = struct.Struct(">Q")
+#: ``commit/version``: the version, the entry bytes ever appended, the entry bytes ever dropped
+#: (a store written before the byte bound holds the version alone: both counts read as 0).
+_TALLY = struct.Struct(">QQQ")
 _TIME = struct.Struct(">d")
+
+#: The default byte budget of the log's entries (keys plus values): a few MiB, so the log stays
+#: small next to the data while holding thousands of ordinary commits.
+DEFAULT_HISTORY_BYTES = 4 * 1024 * 1024
+#: A commit writing more keys and ranges than this is coarsened without measuring it.
+_COARSE_KEYS = 512
+#: An exact entry bigger than this is coarsened.
+_COARSE_BYTES = 32 * 1024
+#: How many covering ranges a coarsened commit keeps per kind (removes, puts, adjusts).
+_BUCKETS = 32
 
 
 def _entry_key(version: int) -> bytes:
@@ -57,22 +85,57 @@ class Shape:
     neither costs a Python step per key (PERFORMANCE R4, R10).
     """
 
-    __slots__ = ("_adjusts", "_puts", "_removes")
+    __slots__ = ("_adjusts", "_puts", "_removes", "size")
 
     def __init__(self, removes: list[KeyRange], puts: list[bytes], adjusts: list[bytes]) -> None:
         self._removes = removes
         self._puts = puts
         self._adjusts = adjusts
+        #: The bytes of its log entry, once written or read (what the cache counts).
+        self.size = 0
 
     @classmethod
-    def of(cls, writes: Writes) -> Shape:
+    def of(cls, writes: Writes, coarse_keys: int = _COARSE_KEYS) -> Shape:
+        """The shape of ``writes``: exact, or coarsened if it wrote over ``coarse_keys`` items."""
         removes, puts, adjusts = writes.removes, writes.puts, writes.adjusts
+        count = dict.__len__(puts) + dict.__len__(adjusts)
+        if removes._ends or removes._pending:
+            count += len(removes)
+        if count > coarse_keys:
+            # Sorted already (a SortedMap iterates in order; KeyRanges' bounds are canonical):
+            # a few index lookups per bucket, no Python step per key (PERFORMANCE R4).
+            return cls._cover(removes._bounds(), list(puts), list(adjusts), _BUCKETS)
         return cls(
             list(removes) if removes._ends or removes._pending else [],
             # One or no key needs no sorting: skip the fold (PERFORMANCE R6).
             list(dict.keys(puts)) if dict.__len__(puts) < 2 else list(puts),
             list(dict.keys(adjusts)) if dict.__len__(adjusts) < 2 else list(adjusts),
         )
+
+    @classmethod
+    def _cover(
+        cls,
+        removes: tuple[list[bytes], list[bytes | None]],
+        puts: list[bytes],
+        adjusts: list[bytes],
+        buckets: int,
+    ) -> Shape:
+        """A shape of ranges only, covering sorted ``puts``/``adjusts`` and canonical removes.
+
+        Each kind is cut into at most ``buckets`` runs of consecutive items; a run becomes the
+        range from its first item's start to its last item's end.  Items are sorted, so every
+        item of a run lies inside its range: nothing written is left uncovered.
+        """
+        ranges = _cover_bounds(*removes, buckets)
+        ranges += _cover_keys(puts, buckets)
+        ranges += _cover_keys(adjusts, buckets)
+        return cls(list(KeyRanges(ranges)), [], [])
+
+    def coarsened(self, buckets: int = _BUCKETS) -> Shape:
+        """This shape as at most ``3 * buckets`` ranges covering everything it wrote."""
+        ranges = KeyRanges(self._removes)._bounds() if self._removes else ([], [])
+        puts, adjusts = sorted(self._puts), sorted(self._adjusts)
+        return self._cover(ranges, puts, adjusts, buckets)
 
     def remove_ranges(self) -> Iterable[KeyRange]:
         return self._removes
@@ -111,6 +174,30 @@ class Shape:
         if end != len(data):
             raise CorruptData("commit log entry has trailing bytes")
         return cls(removes, puts, adjusts)
+
+
+def _cover_bounds(los: list[bytes], his: list[bytes | None], buckets: int) -> list[KeyRange]:
+    """At most ``buckets`` ranges ``[los[i], his[j])`` covering every ``[los[k], his[k])``.
+
+    The ranges must be canonical (sorted, disjoint, only the last unbounded): then a run's
+    first start is its least key and its last end its greatest bound.
+    """
+    n = len(los)
+    if not n:
+        return []
+    step = -(-n // buckets)
+    return [KeyRange._make(los[i], his[min(i + step, n) - 1]) for i in range(0, n, step)]
+
+
+def _cover_keys(keys: list[bytes], buckets: int) -> list[KeyRange]:
+    """At most ``buckets`` ranges ``[keys[i], keys[j]]`` covering every key of sorted ``keys``."""
+    n = len(keys)
+    if not n:
+        return []
+    step = -(-n // buckets)
+    return [
+        KeyRange._make(keys[i], key_after(keys[min(i + step, n) - 1])) for i in range(0, n, step)
+    ]
 
 
 _U32 = struct.Struct("<I")
@@ -163,14 +250,22 @@ class LogBatch(Protocol):
 class CommitLog:
     """Validation and bookkeeping over some :class:`LogBatch`; subclasses say where it lives."""
 
-    def __init__(self, keep_seconds: float, keep_commits: int) -> None:
+    def __init__(
+        self, keep_seconds: float, keep_commits: int, keep_bytes: int = DEFAULT_HISTORY_BYTES
+    ) -> None:
         self.keep_seconds = keep_seconds
         self.keep_commits = keep_commits
-        # version -> the keys it wrote; a commit's entry never changes once written
-        self._cache: dict[int, Shape] = {}
+        self.keep_bytes = keep_bytes
+        # version -> (the keys it wrote, its entry's size); an entry never changes once written
+        self._cache: dict[int, tuple[Shape, int]] = {}
+        self._cache_bytes = 0
         self._cache_lock = threading.Lock()
         self._commits_since_trim = 0
         self._trimmed = 0  # the newest version this process has dropped from the log
+        # Within one write (writes are exclusive): entry bytes ever appended / ever dropped,
+        # read with the version by read_version and stored back with it.
+        self._appended = 0
+        self._dropped = 0
 
     # -- to be provided by the home of the log ---------------------------------------------------
     def begin(self) -> tuple[KVStore, int]:
@@ -182,35 +277,46 @@ class CommitLog:
         raise NotImplementedError
 
     # -- shared logic ------------------------------------------------------------------------------
-    @staticmethod
-    def read_version(batch: LogBatch) -> int:
-        raw = batch.meta_get(_VERSION_KEY)
-        return 0 if raw is None else _U64.unpack(raw)[0]
+    def read_version(self, batch: LogBatch) -> int:
+        """The current version, at the start of a write (also loads the byte tally)."""
+        version, self._appended, self._dropped = _read_tally(batch.meta_get(_VERSION_KEY))
+        return version
 
     def _shape(self, batch: LogBatch, version: int, raw: bytes | None) -> Shape:
         """The keys commit ``version`` wrote; another process's are parsed once, then cached.
 
         Only for versions committed before the current write began (they never change).
         """
-        shape = self._cache.get(version)
-        if shape is not None:
-            return shape
+        cached = self._cache.get(version)
+        if cached is not None:
+            return cached[0]
         if raw is None:
             raw = batch.meta_get(_entry_key(version))
             if raw is None:
                 raise TransactionTooOld(f"commit {version} has left the commit history")
         parsed = Shape.decode(raw[_TIME.size :])
+        parsed.size = len(raw)
         self._remember(version, parsed)
         return parsed
 
     def _remember(self, version: int, shape: Shape) -> None:
-        """Cache a commit's shape; the cache keeps about the newest _CACHE_SIZE commits."""
+        """Cache a commit's shape.
+
+        The cache keeps about the newest _CACHE_SIZE commits, and no more than about
+        ``keep_bytes`` of entries, so its memory is bounded like the log's.
+        """
         with self._cache_lock:
             cache = self._cache
-            cache[version] = shape
-            if len(cache) > 2 * _CACHE_SIZE:
-                for v in sorted(cache)[: len(cache) - _CACHE_SIZE]:
-                    del cache[v]
+            old = cache.get(version)
+            if old is not None:
+                self._cache_bytes -= old[1]
+            cache[version] = (shape, shape.size)
+            self._cache_bytes += shape.size
+            if len(cache) > 2 * _CACHE_SIZE or self._cache_bytes > 2 * self.keep_bytes:
+                for v in sorted(cache):
+                    if len(cache) <= _CACHE_SIZE and self._cache_bytes <= self.keep_bytes:
+                        break
+                    self._cache_bytes -= cache.pop(v)[1]
 
     def conflicts(
         self, batch: LogBatch, reads: Reads, since: int, now: int, pending: dict[int, Shape]
@@ -229,7 +335,7 @@ class CommitLog:
         versions = range(since + 1, now + 1)
         if all(v in pending or v in cache for v in versions):
             for v in versions:
-                shape = pending.get(v) or cache[v]
+                shape = pending.get(v) or cache[v][0]
                 found.extend(reads.all_conflicts(shape))
             return found
         entries = list(batch.meta_range(_entry_key(since + 1), _entry_key(now + 1)))
@@ -244,7 +350,8 @@ class CommitLog:
     def _too_old(self, since: int) -> TransactionTooOld:
         return TransactionTooOld(
             f"the snapshot (version {since}) is older than the commit history kept "
-            f"({self.keep_commits} commits / {self.keep_seconds:g} s)"
+            f"({self.keep_commits} commits / {self.keep_seconds:g} s, "
+            f"within {self.keep_bytes} bytes)"
         )
 
     def append(
@@ -253,11 +360,23 @@ class CommitLog:
         """Record ``writes`` as the commit after ``version``; return the new version.
 
         The entry goes into ``pending``; :meth:`remember` caches it once the write is durable.
+        An exact entry over :data:`_COARSE_BYTES` is coarsened (at worst to three ranges).
         """
         version += 1
         shape = Shape.of(writes)
-        batch.meta_put(_entry_key(version), _TIME.pack(time.time()) + shape.encode())
-        batch.meta_put(_VERSION_KEY, _U64.pack(version))
+        encoded = shape.encode()
+        if len(encoded) > _COARSE_BYTES:
+            shape = shape.coarsened()
+            encoded = shape.encode()
+            if len(encoded) > _COARSE_BYTES:  # long keys: one range per kind
+                shape = shape.coarsened(1)
+                encoded = shape.encode()
+        key = _entry_key(version)
+        value = _TIME.pack(time.time()) + encoded
+        batch.meta_put(key, value)
+        shape.size = len(key) + len(value)
+        self._appended += shape.size
+        batch.meta_put(_VERSION_KEY, _TALLY.pack(version, self._appended, self._dropped))
         pending[version] = shape
         return version
 
@@ -267,40 +386,72 @@ class CommitLog:
             self._remember(version, shape)
 
     def trim(self, batch: LogBatch, version: int) -> None:
-        """Drop entries outside both retention windows (amortized: every 64 commits)."""
+        """Drop the oldest entries outside both retention windows or over the byte budget.
+
+        Amortized: looks every 64 commits, or at once when the entries exceed ``keep_bytes``
+        (known without a read: the tally travels with the version).  The newest entry stays.
+        """
         self._commits_since_trim += 1
-        if self._commits_since_trim < 64:
+        live = self._appended - self._dropped
+        over = live > self.keep_bytes
+        if self._commits_since_trim < 64 and not over:
             return
         self._commits_since_trim = 0
         cutoff_version = version - self.keep_commits
-        if cutoff_version <= self._trimmed:
+        if cutoff_version <= self._trimmed and not over:
             return  # nothing is old enough by count yet: no need to look (PERFORMANCE R6)
         cutoff_time = time.time() - self.keep_seconds
         doomed = []
-        for key, value in batch.meta_range(_ENTRY_PREFIX, _entry_key(cutoff_version + 1)):
+        freed = 0
+        for key, value in batch.meta_range(_ENTRY_PREFIX, _entry_key(version)):
             v = _U64.unpack_from(key, len(_ENTRY_PREFIX))[0]
-            if v > cutoff_version or _TIME.unpack_from(value)[0] >= cutoff_time:
+            if live - freed <= self.keep_bytes and (
+                v > cutoff_version or _TIME.unpack_from(value)[0] >= cutoff_time
+            ):
                 break
             doomed.append((key, v))
+            freed += len(key) + len(value)
         for key, _ in doomed:
             batch.meta_delete(key)
         if doomed:
+            # Entries of a store written before the byte bound were never counted as appended:
+            # never count more dropped than appended, or the budget would stretch by them.
+            self._dropped = min(self._dropped + freed, self._appended)
+            batch.meta_put(_VERSION_KEY, _TALLY.pack(version, self._appended, self._dropped))
             # Snapshots before this version have lost history, cached or not.  (Set even if
             # the write is then abandoned: refusing a few more old snapshots is harmless.)
             self._trimmed = max(self._trimmed, doomed[-1][1])
 
 
+def _read_tally(raw: bytes | None) -> tuple[int, int, int]:
+    """``commit/version`` as (version, bytes appended, bytes dropped); see :data:`_TALLY`."""
+    if raw is None:
+        return 0, 0, 0
+    if len(raw) == _U64.size:
+        return _U64.unpack(raw)[0], 0, 0
+    if len(raw) != _TALLY.size:
+        raise CorruptData(f"commit version record has {len(raw)} bytes")
+    version, appended, dropped = _TALLY.unpack(raw)
+    return version, appended, dropped
+
+
 class StoreLog(CommitLog):
     """The log kept in an LMDB store's metadata database, shared by every process."""
 
-    def __init__(self, store: Any, keep_seconds: float, keep_commits: int) -> None:
-        super().__init__(keep_seconds, keep_commits)
+    def __init__(
+        self,
+        store: Any,
+        keep_seconds: float,
+        keep_commits: int,
+        keep_bytes: int = DEFAULT_HISTORY_BYTES,
+    ) -> None:
+        super().__init__(keep_seconds, keep_commits, keep_bytes)
         self._store = store
 
     def begin(self) -> tuple[KVStore, int]:
         snap = self._store.snapshot()
         raw = snap.meta_get(_VERSION_KEY)
-        return snap, 0 if raw is None else _U64.unpack(raw)[0]
+        return snap, 0 if raw is None else _U64.unpack_from(raw)[0]
 
     def atomic(self, fn: Callable[[LogBatch], T], sync: bool | None) -> T:
         result: T = self._store._atomic(fn, sync)
@@ -357,8 +508,14 @@ class _LocalBatch:
 class LocalLog(CommitLog):
     """The log kept in process memory, for stores that only this process uses."""
 
-    def __init__(self, store: AtomicKVStore, keep_seconds: float, keep_commits: int) -> None:
-        super().__init__(keep_seconds, keep_commits)
+    def __init__(
+        self,
+        store: AtomicKVStore,
+        keep_seconds: float,
+        keep_commits: int,
+        keep_bytes: int = DEFAULT_HISTORY_BYTES,
+    ) -> None:
+        super().__init__(keep_seconds, keep_commits, keep_bytes)
         self._store = store
         self._meta: SortedDict = SortedDict()
         self._lock = threading.Lock()
@@ -366,7 +523,7 @@ class LocalLog(CommitLog):
     def begin(self) -> tuple[KVStore, int]:
         with self._lock:
             raw = self._meta.get(_VERSION_KEY)
-            return self._store.snapshot(), 0 if raw is None else _U64.unpack(raw)[0]
+            return self._store.snapshot(), 0 if raw is None else _U64.unpack_from(raw)[0]
 
     def atomic(self, fn: Callable[[LogBatch], T], sync: bool | None) -> T:
         with self._lock:

@@ -21,13 +21,13 @@ import time
 from collections.abc import Callable
 from enum import Enum
 from types import TracebackType
-from typing import Any, TypeVar, overload
+from typing import Any, Concatenate, ParamSpec, TypeVar, overload
 
 import attrs
 
 from kvstore.backends.lmdb import LMDBStore
 from kvstore.backends.memory import MemoryStore
-from kvstore.commitlog import CommitLog, LocalLog, LogBatch, Shape, StoreLog
+from kvstore.commitlog import DEFAULT_HISTORY_BYTES, CommitLog, LocalLog, LogBatch, Shape, StoreLog
 from kvstore.errors import (
     KVError,
     RetryTransaction,
@@ -37,18 +37,21 @@ from kvstore.errors import (
 )
 from kvstore.mutations import Writes
 from kvstore.reads import Reads
-from kvstore.store import AtomicKVStore, Closeable, KVStore
+from kvstore.store import AtomicKVStore, Closeable, KVPair, KVStore, RangeIterator, ReadOnlyStore
 from kvstore.validate import check_bool, check_int, check_map_size, check_number
 from kvstore.view import MutableView
 
 __all__ = ["Database", "DatabaseStats", "Transaction", "open"]
 
 R = TypeVar("R")
+P = ParamSpec("P")
 
 DURABILITIES = ("sync", "async", "none")
 
 #: The most commits a history window may be asked to keep (versions are signed 64-bit).
 MAX_HISTORY_COMMITS = 2**63 - 1
+#: The largest byte budget of the commit log (its tally is stored as unsigned 64-bit).
+MAX_HISTORY_BYTES = 2**63 - 1
 _ASYNC_FLUSH_SECONDS = 0.5
 #: How long a group-commit leader waits for followers (a fraction of one fsync).
 _GATHER_SECONDS = 0.0002
@@ -73,6 +76,35 @@ class _State(Enum):
     FAILED = "failed"
 
 
+class _FirstRead(ReadOnlyStore):
+    """Stands in for a transaction's snapshot until the transaction first reads the store.
+
+    Its first read opens the real snapshot, makes it the transaction's base, and is served
+    by it; later reads go straight to the snapshot.  So a transaction that only writes
+    (blind puts, counter adjustments) never opens one, as FoundationDB fetches its read
+    version only at the first read (PERFORMANCE P1 counters).
+    """
+
+    __slots__ = ("_tx",)
+
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._tx._open_snapshot().get(key)
+
+    def get_range(
+        self, min_key: bytes | None = None, max_key: bytes | None = None, reverse: bool = False
+    ) -> RangeIterator:
+        return self._tx._open_snapshot().get_range(min_key, max_key, reverse)
+
+    def get_at_least(self, min_key: bytes, max_key: bytes | None = None) -> KVPair | None:
+        return self._tx._open_snapshot().get_at_least(min_key, max_key)
+
+    def get_at_most(self, max_key: bytes | None, min_key: bytes | None = None) -> KVPair | None:
+        return self._tx._open_snapshot().get_at_most(max_key, min_key)
+
+
 class Transaction(MutableView):
     """One optimistic transaction: a view over a snapshot that commits through its database.
 
@@ -81,20 +113,43 @@ class Transaction(MutableView):
     :class:`~kvstore.StaleTransaction`, except ``rollback()`` and ``close()``.
     """
 
-    def __init__(self, db: Database, snapshot: KVStore, version: int, read_only: bool) -> None:
-        super().__init__(snapshot)
+    def __init__(self, db: Database, read_only: bool) -> None:
+        super().__init__(_FirstRead(self))
         self._db = db
-        self._snapshot = snapshot
-        self._version = version
+        self._snapshot: KVStore | None = None  # opened by the first read of the store
+        self._version: int | None = None
         self._state = _State.ACTIVE
         self._committed_version: int | None = None
-        self._snapshot_closed = False
         if read_only:
             self.set_read_only()
 
+    def _open_snapshot(self) -> KVStore:
+        """The transaction's snapshot, taken now if it has not read the store yet."""
+        with self._lock:
+            snapshot = self._snapshot
+            if snapshot is None:
+                if self._state is not _State.ACTIVE:
+                    raise self._stale()
+                snapshot, self._version = self._db._begin()
+                self._snapshot = snapshot
+                self._base = snapshot
+                self._base_get = snapshot.get
+            return snapshot
+
+    @property
+    def base(self) -> KVStore:
+        """The snapshot the transaction reads (taken now if it has not read yet)."""
+        return self._open_snapshot()
+
     @property
     def version(self) -> int:
-        """The commit version this transaction's snapshot shows."""
+        """The commit version this transaction's snapshot shows.
+
+        The snapshot is taken at the transaction's first read of the store (asking for the
+        version counts as one), so a transaction that only writes never opens one.
+        """
+        self._open_snapshot()
+        assert self._version is not None
         return self._version
 
     @property
@@ -123,16 +178,21 @@ class Transaction(MutableView):
         """A plain :class:`MutableView` with copies of this transaction's reads and writes."""
         if self._state is not _State.ACTIVE:
             raise self._stale()
+        snapshot = self._open_snapshot()
         view = super().clone()
-        view.rebase(self._snapshot)
+        view.rebase(snapshot)
         return view
 
     # -- ending ----------------------------------------------------------------------------------
     def _end(self, state: _State) -> None:
         self._state = state
         MutableView.close(self)  # closes open iterators; later use raises StaleTransaction
-        if not self._snapshot_closed:
-            self._snapshot.close()
+        self._close_snapshot()
+
+    def _close_snapshot(self) -> None:
+        snapshot, self._snapshot = self._snapshot, None
+        if snapshot is not None:
+            snapshot.close()
 
     def commit(self) -> None:
         """Validate and apply the transaction, or raise.
@@ -147,10 +207,11 @@ class Transaction(MutableView):
             writes = self._writes
             reads = self.reads
             try:
-                self._snapshot.close()  # before writing: lets the store grow its map
-                self._snapshot_closed = True
+                # A transaction that never read has nothing to validate: ``None``.
+                version = self._version if self._snapshot is not None else None
+                self._close_snapshot()  # before writing: lets the store grow its map
                 if writes:
-                    self._committed_version = self._db._commit(writes, reads, self._version)
+                    self._committed_version = self._db._commit(writes, reads, version)
             except BaseException:
                 self._end(_State.FAILED)
                 raise
@@ -183,7 +244,8 @@ class Transaction(MutableView):
             self.rollback()
 
     def __repr__(self) -> str:
-        return f"<Transaction {self._state.value} at version {self._version}>"
+        at = "before its first read" if self._version is None else f"at version {self._version}"
+        return f"<Transaction {self._state.value} {at}>"
 
 
 class _Request:
@@ -195,7 +257,7 @@ class _Request:
 
     __slots__ = ("_waiting", "committed", "error", "lead", "reads", "version", "writes")
 
-    def __init__(self, writes: Writes, reads: Reads, version: int) -> None:
+    def __init__(self, writes: Writes, reads: Reads, version: int | None) -> None:
         self.writes = writes
         self.reads = reads
         self.version = version
@@ -224,7 +286,9 @@ class Database(Closeable):
     ``durability`` is ``"sync"`` (a commit survives power loss once ``commit()`` returns),
     ``"async"`` (flushed in the background) or ``"none"`` (left to the OS); the last two
     survive a process crash but may lose the latest commits on an OS crash.  The commit history
-    covers at least ``history_seconds`` and ``history_commits``.
+    covers at least ``history_seconds`` and ``history_commits`` as long as its entries fit in
+    ``history_bytes`` (default 4 MiB; big commits are recorded coarsely, see
+    :mod:`kvstore.commitlog`); older snapshots get :class:`~kvstore.TransactionTooOld`.
     """
 
     def __init__(
@@ -234,6 +298,7 @@ class Database(Closeable):
         durability: str = "sync",
         history_seconds: float = 10.0,
         history_commits: int = 10_000,
+        history_bytes: int = DEFAULT_HISTORY_BYTES,
         owns_store: bool = False,
     ) -> None:
         if not isinstance(store, AtomicKVStore):
@@ -243,15 +308,18 @@ class Database(Closeable):
         history_commits = check_int(
             history_commits, "history_commits", minimum=1, maximum=MAX_HISTORY_COMMITS
         )
+        history_bytes = check_int(
+            history_bytes, "history_bytes", minimum=1, maximum=MAX_HISTORY_BYTES
+        )
         check_bool(owns_store, "owns_store")
         self._store = store
         self._owns_store = owns_store
         self._durability = durability
         self._log: CommitLog
         if isinstance(store, LMDBStore):
-            self._log = StoreLog(store, history_seconds, history_commits)
+            self._log = StoreLog(store, history_seconds, history_commits, history_bytes)
         else:
-            self._log = LocalLog(store, history_seconds, history_commits)
+            self._log = LocalLog(store, history_seconds, history_commits, history_bytes)
         self._sync: bool | None = True if durability == "sync" else None
         self._queue: list[_Request] = []
         self._queue_cond = threading.Condition(threading.Lock())
@@ -283,14 +351,19 @@ class Database(Closeable):
 
     # -- transactions ----------------------------------------------------------------------------
     def transaction(self, read_only: bool = False) -> Transaction:
-        """Begin a transaction over a snapshot taken now."""
+        """Begin a transaction; its snapshot is taken at its first read of the store."""
         check_bool(read_only, "read_only")
         if self._closed:
             raise StoreClosed("the database is closed")
-        snapshot, version = self._log.begin()
-        return Transaction(self, snapshot, version, read_only)
+        return Transaction(self, read_only)
 
-    def _commit(self, writes: Writes, reads: Reads | None, version: int) -> int:
+    def _begin(self) -> tuple[KVStore, int]:
+        """A snapshot for a transaction's first read, and the version it shows."""
+        if self._closed:
+            raise StoreClosed("the database is closed")
+        return self._log.begin()
+
+    def _commit(self, writes: Writes, reads: Reads | None, version: int | None) -> int:
         """Queue a commit and wait for its outcome.
 
         The first committer to find no leader becomes the leader: it writes every commit
@@ -355,16 +428,18 @@ class Database(Closeable):
             pending.clear()
             version = log.read_version(batch)
             for i, req in enumerate(group):
-                try:
-                    conflicts = log.conflicts(batch, req.reads, req.version, version, pending)
-                except RetryTransaction as e:
-                    errors[i] = e
-                    continue
-                if conflicts:
-                    errors[i] = TransactionConflict(
-                        f"{len(conflicts)} conflict(s), first: {conflicts[0]}", conflicts
-                    )
-                    continue
+                # A transaction that never read the store (version None) has nothing to check.
+                if req.version is not None:
+                    try:
+                        conflicts = log.conflicts(batch, req.reads, req.version, version, pending)
+                    except RetryTransaction as e:
+                        errors[i] = e
+                        continue
+                    if conflicts:
+                        errors[i] = TransactionConflict(
+                            f"{len(conflicts)} conflict(s), first: {conflicts[0]}", conflicts
+                        )
+                        continue
                 batch.apply(req.writes)
                 version = log.append(batch, version, req.writes, pending)
                 req.committed = version
@@ -422,16 +497,16 @@ class Database(Closeable):
                 raise
 
     @overload
-    def transactional(self, fn: Callable[..., R], /) -> Callable[..., R]: ...
+    def transactional(self, fn: Callable[Concatenate[Transaction, P], R], /) -> Callable[P, R]: ...
 
     @overload
     def transactional(
         self, fn: None = None, /, *, retries: int = 10
-    ) -> Callable[[Callable[..., R]], Callable[..., R]]: ...
+    ) -> Callable[[Callable[Concatenate[Transaction, P], R]], Callable[P, R]]: ...
 
     def transactional(
-        self, fn: Callable[..., R] | None = None, /, *, retries: int = 10
-    ) -> Callable[..., R] | Callable[[Callable[..., R]], Callable[..., R]]:
+        self, fn: Callable[Concatenate[Transaction, P], R] | None = None, /, *, retries: int = 10
+    ) -> Callable[P, R] | Callable[[Callable[Concatenate[Transaction, P], R]], Callable[P, R]]:
         """Decorate ``f(tx, *args)`` so callers write ``f(*args)``; bare or ``(retries=N)``.
 
         Called with a :class:`Transaction` as its first argument, the function runs inside that
@@ -440,14 +515,16 @@ class Database(Closeable):
 
         _check_retries(retries)
 
-        def decorate(f: Callable[..., R]) -> Callable[..., R]:
+        def decorate(f: Callable[Concatenate[Transaction, P], R]) -> Callable[P, R]:
             if not callable(f):
                 raise TypeError(f"transactional needs a function, not {type(f).__name__}")
 
+            # Typed as the callers' form, f(*args); f(tx, *args) inside a transaction is the
+            # same call at run time, which a ParamSpec cannot also express.
             @functools.wraps(f)
-            def wrapper(*args: Any, **kwargs: Any) -> R:
+            def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
                 if args and isinstance(args[0], Transaction):
-                    return f(*args, **kwargs)
+                    return f(*args, **kwargs)  # type: ignore[arg-type]
                 return self.run(f, *args, retries=retries, **kwargs)
 
             return wrapper
@@ -529,6 +606,7 @@ def open(
     durability: str = "sync",
     history_seconds: float = 10.0,
     history_commits: int = 10_000,
+    history_bytes: int = DEFAULT_HISTORY_BYTES,
     map_size: int | None = None,
     readonly: bool = False,
     create: bool = True,
@@ -537,6 +615,7 @@ def open(
     _check_durability(durability)
     check_number(history_seconds, "history_seconds", minimum=0)
     check_int(history_commits, "history_commits", minimum=1, maximum=MAX_HISTORY_COMMITS)
+    check_int(history_bytes, "history_bytes", minimum=1, maximum=MAX_HISTORY_BYTES)
     check_bool(readonly, "readonly")
     check_bool(create, "create")
     if map_size is not None:
@@ -556,6 +635,7 @@ def open(
             durability=durability,
             history_seconds=history_seconds,
             history_commits=history_commits,
+            history_bytes=history_bytes,
             owns_store=True,
         )
     except BaseException:

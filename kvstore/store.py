@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from operator import itemgetter
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar, overload
 
 from kvstore.counters import check_amount, decode_counter, encode_counter, wrap64
 from kvstore.errors import ReadOnlyError
@@ -314,7 +314,14 @@ class KVStore(Closeable, ABC):
             f"{type(self).__name__} is not iterable: use get_range() (or store[a:b]) for pairs"
         )
 
+    @overload
+    def __getitem__(self, key: slice) -> list[KVPair]: ...
+
+    @overload
+    def __getitem__(self, key: bytes | bytearray | memoryview) -> bytes: ...
+
     def __getitem__(self, key: Any) -> Any:
+        """``store[key]`` is the value (``KeyError`` if absent); ``store[a:b]`` the pairs."""
         if isinstance(key, slice):
             if key.step is not None:
                 raise ValueError("slice step is not supported; use get_range(reverse=True)")

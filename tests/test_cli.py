@@ -245,3 +245,130 @@ def test_dump_into_a_closed_pipe_exits_quietly(tmp_path: Path) -> None:
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
     )
     assert r.returncode == 0, r.stderr
+
+
+# -- load streams, dump selects, stats counts, backup copies (issue 13) ------------------------
+def _dump_lines(pairs: list[tuple[bytes, bytes]]) -> str:
+    import base64
+    import json
+
+    return "".join(
+        json.dumps({"key": base64.b64encode(k).decode(), "value": base64.b64encode(v).decode()})
+        + "\n"
+        for k, v in pairs
+    )
+
+
+def _contents(path: Path) -> list[tuple[bytes, bytes]]:
+    with kvstore.open(path) as db, db.transaction() as tx:
+        return [(p.key, p.value) for p in tx.get_range()]
+
+
+PAIRS = [(b"k%02d" % i, b"v%d" % i) for i in range(10)]
+
+
+def test_load_commits_in_batches_and_says_how_far_it_got(tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    text = _dump_lines(PAIRS[:7]) + "not json\n" + _dump_lines(PAIRS[7:])
+    with pytest.raises(SystemExit) as e:
+        kvstore.cli.load(str(db), io.StringIO(text), batch=3)
+    assert str(e.value) == (
+        "kvstore load: line 8 is not a dump line: Expecting value: line 1 column 1 (char 0)"
+        "; 6 pairs before it were committed"
+    )
+    assert _contents(db) == PAIRS[:6]  # two whole batches; the third was rolled back
+
+
+def test_load_atomic_loads_nothing_on_a_bad_line(tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    text = _dump_lines(PAIRS[:7]) + "not json\n"
+    with pytest.raises(SystemExit, match=r"line 8 [^;]*$"):
+        kvstore.cli.load(str(db), io.StringIO(text), atomic=True, batch=3)
+    assert _contents(db) == []
+
+
+def test_load_merges_into_an_existing_store_from_a_file(tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    with kvstore.open(db) as opened, opened.transaction() as tx:
+        tx.put(b"k00", b"old")
+        tx.put(b"zz", b"kept")
+    dump_file = tmp_path / "dump.jsonl"
+    dump_file.write_text(_dump_lines(PAIRS))
+    result = _run_cli("load", str(db), str(dump_file))
+    assert result.returncode == 0, result.stderr
+    assert _contents(db) == [*PAIRS, (b"zz", b"kept")]
+    result = _run_cli("load", str(db), str(tmp_path / "missing.jsonl"))
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1 and "missing.jsonl" in result.stderr
+
+
+def test_dump_selects_by_prefix_and_range(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "db"
+    pairs = [(b"a/1", b"x"), (b"a/2", b"y"), (b"b/1", b"z"), (b"\xff\x00", b"w")]
+    with kvstore.open(db) as opened, opened.transaction() as tx:
+        for k, v in pairs:
+            tx.put(k, v)
+
+    def dumped(*options: str) -> str:
+        assert main(["dump", str(db), *options]) == 0
+        return capsys.readouterr().out
+
+    assert dumped("--prefix", "a/") == _dump_lines(pairs[:2])
+    assert dumped("--start", "a/2", "--end", "b/2") == _dump_lines(pairs[1:3])
+    assert dumped("--prefix", "a/", "--start", "a/2") == _dump_lines(pairs[1:2])
+    assert dumped("--prefix", "/w==", "--base64") == _dump_lines(pairs[3:])
+    assert dumped("--start", "b", "--end", "a") == ""
+    assert main(["dump", str(db), "--prefix", "!!", "--base64"]) == 1
+    assert "--prefix is not valid base64" in capsys.readouterr().err
+
+
+def test_stats_counts_keys_and_bytes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    db = tmp_path / "db"
+    with kvstore.open(db) as opened, opened.transaction() as tx:
+        for k, v in PAIRS:
+            tx.put(k, v)
+    assert main(["stats", str(db)]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert (s["keys"], s["key_bytes"], s["value_bytes"]) == (10, 30, 20)
+    assert s["version"] == 1 and s["size_bytes"] > 0
+
+
+def test_backup_copies_consistently_and_compacts(tmp_path: Path) -> None:
+    db, copy = tmp_path / "db", tmp_path / "copy"
+    with kvstore.open(db, durability="none") as opened:
+        with opened.transaction() as tx:
+            for i in range(20_000):
+                tx.put(b"big%05d" % i, b"x" * 200)
+        with opened.transaction() as tx:
+            tx.remove_range(b"big", b"bih")
+            tx.put(b"k", b"v")
+    result = _run_cli("backup", str(db), str(copy))
+    assert result.returncode == 0, result.stderr
+    assert _contents(copy) == [(b"k", b"v")]
+    assert (copy / "data.mdb").stat().st_size < (db / "data.mdb").stat().st_size / 4
+    result = _run_cli("backup", str(db), str(copy))  # not empty now: refused, untouched
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "not an empty directory" in result.stderr
+    assert _contents(copy) == [(b"k", b"v")]
+
+
+def test_backup_api_refuses_bad_arguments(tmp_path: Path) -> None:
+    with kvstore.LMDBStore(tmp_path / "db") as store:
+        with pytest.raises(TypeError, match="dest"):
+            store.backup(5)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="compact"):
+            store.backup(tmp_path / "c", compact="yes")  # type: ignore[arg-type]
+        assert not (tmp_path / "c").exists()
+
+
+def test_help_explains_the_dump_format_and_merging() -> None:
+    dump_help = _run_cli("dump", "--help").stdout
+    assert "base64" in dump_help and "JSON" in dump_help
+    load_help = _run_cli("load", "--help").stdout
+    assert "merge" in load_help and "--atomic" in load_help
+    assert "backup" in _run_cli("--help").stdout

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import multiprocessing
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kvstore import CorruptData, KeyRange, Reads, Writes
-from kvstore.commitlog import Shape
+import kvstore
+from kvstore import (
+    CorruptData,
+    Database,
+    KeyRange,
+    KeyRanges,
+    Reads,
+    TransactionConflict,
+    TransactionTooOld,
+    Writes,
+)
+from kvstore.commitlog import LocalLog, Shape
 
 _keys = st.binary(max_size=6)
 
@@ -69,3 +82,213 @@ def test_an_abandoned_write_leaves_nothing_cached() -> None:
     reads = Reads([KeyRange.single(b"theirs"), KeyRange.single(b"mine")])
     found = log.atomic(lambda batch: log.conflicts(batch, reads, 0, 1, {}), None)
     assert [str(c) for c in found] == ["read/write conflict on key b'theirs'"]
+
+
+# -- bounded by bytes; big commits coarsened (issue 9, defect 3) ------------------------------
+def _writes_of(
+    puts: dict[bytes, bytes], adjusts: dict[bytes, int], removes: list[tuple[bytes, bytes]]
+) -> Writes:
+    writes = Writes()
+    for lo, hi in removes:
+        writes.record_remove_range(min(lo, hi), max(lo, hi))
+    for k, v in puts.items():
+        writes.record_put(k, v)
+    for k, a in adjusts.items():
+        writes.record_adjust(k, a)
+    return writes
+
+
+@given(
+    puts=st.dictionaries(_keys, st.binary(max_size=4), max_size=30),
+    adjusts=st.dictionaries(_keys, st.integers(-5, 5), max_size=10),
+    removes=st.lists(st.tuples(_keys, _keys), max_size=8),
+    unbounded=st.none() | _keys,
+    reads=st.lists(st.tuples(_keys, _keys), min_size=1, max_size=6),
+    buckets=st.integers(1, 5),
+)
+def test_a_coarsened_shape_conflicts_with_every_read_the_exact_one_does(
+    puts: dict[bytes, bytes],
+    adjusts: dict[bytes, int],
+    removes: list[tuple[bytes, bytes]],
+    unbounded: bytes | None,
+    reads: list[tuple[bytes, bytes]],
+    buckets: int,
+) -> None:
+    writes = _writes_of(puts, adjusts, removes)
+    if unbounded is not None:
+        writes.record_remove_range(unbounded, None)
+    exact = Shape.of(writes)
+    # Both ways of coarsening: Shape.of over its key limit, and an exact shape coarsened.
+    for coarse in (Shape.of(writes, coarse_keys=0), exact.coarsened(buckets)):
+        coarse = Shape.decode(coarse.encode())
+        assert not list(coarse.put_pairs()) and not list(coarse.adjust_pairs())
+        covering = KeyRanges(coarse.remove_ranges())
+        # The invariant: every written key and removed range lies inside a recorded range...
+        for key in [*puts, *adjusts]:
+            assert covering.covers_key(key)
+        for r in writes.removes:
+            assert any(c.contains(r) for c in covering)
+        # ... so every read the exact writes conflict with conflicts with the coarse ones.
+        for lo, hi in reads:
+            read = Reads([KeyRange(min(lo, hi), max(lo, hi))])
+            if read.is_conflict(writes):
+                assert read.is_conflict(exact)
+                assert read.is_conflict(coarse)
+        for key in [*puts, *adjusts]:
+            assert Reads([KeyRange.single(key)]).is_conflict(coarse)
+
+
+def test_a_coarsened_shape_is_a_few_ranges() -> None:
+    writes = _writes_of({b"k%05d" % i: b"v" for i in range(10_000)}, {}, [])
+    for i in range(10_000):
+        writes.record_remove(b"r%05d" % i)
+    shape = Shape.of(writes)
+    assert len(list(shape.remove_ranges())) <= 64
+    assert len(shape.encode()) < 4096
+
+
+def _churn(db: Database, keys: int, commits: int) -> int:
+    """The defect-3 repro: each commit removes the previous ``keys`` keys and puts new ones.
+
+    Returns the live data's size in bytes (keys plus values).
+    """
+    value = b"v" * 100
+    for c in range(commits):
+        with db.transaction() as tx:
+            if c:
+                for i in range(keys):
+                    tx.remove(b"k%03d-%05d" % (c - 1, i))
+            for i in range(keys):
+                tx.put(b"k%03d-%05d" % (c, i), value)
+    return keys * (len(b"k000-00000") + len(value))
+
+
+def test_churning_big_commits_keeps_the_lmdb_file_small(tmp_path: Path) -> None:
+    with kvstore.open(tmp_path / "db", durability="none") as db:
+        live = _churn(db, 5_000, 60)
+    size = (tmp_path / "db" / "data.mdb").stat().st_size
+    assert size < 8 * live, (size, live)
+
+
+def test_churning_big_commits_keeps_the_memory_log_small() -> None:
+    with kvstore.open(None) as db:
+        live = _churn(db, 5_000, 60)
+        log = db._log
+        assert isinstance(log, LocalLog)
+        entries = sum(len(k) + len(v) for k, v in log._meta.items())
+        assert entries < live
+        assert log._cache_bytes < live
+
+
+def test_the_log_is_bounded_by_its_byte_budget(tmp_path: Path) -> None:
+    budget = 20_000
+    with kvstore.open(tmp_path / "db", durability="none", history_bytes=budget) as db:
+        for c in range(200):
+            with db.transaction() as tx:
+                for i in range(100):  # exact entries of ~1.3 kB: below the coarsening limits
+                    tx.put(b"key-%03d-%05d" % (c, i), b"")
+        store = db.store
+        assert isinstance(store, kvstore.LMDBStore)
+        pairs = store._atomic(lambda b: list(b.meta_range(b"commit/log/", b"commit/log0")), None)
+        entries = [len(k) + len(v) for k, v in pairs]
+    assert sum(entries) <= budget
+    assert len(entries) >= budget // (2 * max(entries))
+
+
+@pytest.mark.parametrize("on_disk", [False, True])
+def test_a_read_of_a_key_written_by_a_coarsened_commit_conflicts(
+    tmp_path: Path, on_disk: bool
+) -> None:
+    with kvstore.open(tmp_path / "db" if on_disk else None, durability="none") as db:
+        reader = db.transaction()
+        assert reader.get(b"k-01234") is None
+        reader.put(b"seen", b"1")
+        with db.transaction() as tx:
+            for i in range(5_000):
+                tx.put(b"k-%05d" % i, b"x")
+        with pytest.raises(TransactionConflict):
+            reader.commit()
+        # A read outside everything the big commit covered still commits.
+        other = db.transaction()
+        assert other.get(b"z") is None
+        other.put(b"seen", b"2")
+        with db.transaction() as tx:
+            for i in range(5_000):
+                tx.put(b"k-%05d" % i, b"y")
+        other.commit()
+
+
+@pytest.mark.parametrize("on_disk", [False, True])
+def test_a_snapshot_older_than_the_byte_budget_is_too_old(tmp_path: Path, on_disk: bool) -> None:
+    path = tmp_path / "db" if on_disk else None
+    with kvstore.open(path, durability="none", history_bytes=5_000) as db:
+        old = db.transaction()
+        old.get(b"a")
+        old.put(b"b", b"1")
+        for c in range(20):
+            with db.transaction() as tx:
+                for i in range(50):
+                    tx.put(b"key-%03d-%05d" % (c, i), b"")
+        recent = db.transaction()
+        recent.get(b"a")
+        recent.put(b"c", b"1")
+        with db.transaction() as tx:
+            tx.put(b"d", b"1")
+        with pytest.raises(TransactionTooOld, match="5000 bytes"):
+            old.commit()
+        recent.commit()
+
+
+def _big_commits(path: str, count: int, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    """In another process: ``count`` commits of 5,000 puts each over the same keys."""
+    with kvstore.open(path, durability="none", history_bytes=5_000) as db:
+        for c in range(count):
+            with db.transaction() as tx:
+                for i in range(5_000):
+                    tx.put(b"k-%05d" % i, b"%d" % c)
+                for i in range(40):
+                    tx.put(b"pad-%03d-%05d" % (c, i), b"")
+    queue.put("done")
+
+
+def test_coarsening_and_the_byte_budget_hold_across_processes(tmp_path: Path) -> None:
+    path = str(tmp_path / "db")
+    with kvstore.open(path, durability="none", history_bytes=5_000) as db:
+        with db.transaction() as tx:
+            tx.put(b"start", b"")
+        conflicting = db.transaction()
+        conflicting.get(b"k-02500")
+        conflicting.put(b"mine", b"1")
+        ctx = multiprocessing.get_context("spawn")
+        queue = ctx.Queue()
+        p = ctx.Process(target=_big_commits, args=(path, 1, queue))
+        p.start()
+        assert queue.get(timeout=120) == "done"
+        p.join(timeout=60)
+        assert p.exitcode == 0
+        with pytest.raises(TransactionConflict):
+            conflicting.commit()
+        old = db.transaction()
+        old.get(b"unrelated")
+        old.put(b"mine", b"2")
+        p = ctx.Process(target=_big_commits, args=(path, 30, queue))
+        p.start()
+        assert queue.get(timeout=120) == "done"
+        p.join(timeout=60)
+        assert p.exitcode == 0
+        with pytest.raises(TransactionTooOld):
+            old.commit()
+
+
+def test_a_version_record_from_before_the_byte_bound_still_opens(tmp_path: Path) -> None:
+    """A store whose ``commit/version`` is the bare 8-byte version keeps working."""
+    path = tmp_path / "db"
+    with kvstore.LMDBStore(path) as store:
+        store._atomic(lambda b: b.meta_put(b"commit/version", (5).to_bytes(8, "big")), None)
+    with kvstore.open(path, durability="none") as db:
+        with db.transaction() as tx:
+            assert tx.version == 5
+            tx.put(b"a", b"1")
+        assert tx.committed_version == 6
+        with db.transaction() as tx:
+            assert tx.version == 6 and tx.get(b"a") == b"1"

@@ -54,10 +54,53 @@ def test_snapshot_isolation(db: Database) -> None:
     with db.transaction() as tx:
         tx.put(b"a", b"1")
     reader = db.transaction()
+    assert reader.get(b"b") is None  # the first read takes the snapshot
     with db.transaction() as tx:
         tx.put(b"a", b"2")
     assert reader.get(b"a") == b"1"
     reader.rollback()
+
+
+def test_snapshot_is_taken_at_the_first_read(db: Database) -> None:
+    """As FoundationDB's read version: a transaction sees what was committed before it read."""
+    tx = db.transaction()
+    db.run(lambda t: t.put(b"a", b"1"))
+    assert tx.get(b"a") == b"1"
+    version = tx.version
+    db.run(lambda t: t.put(b"a", b"2"))
+    assert tx.get(b"a") == b"1" and tx.version == version
+    tx.rollback()
+
+
+def test_a_transaction_that_never_reads_is_never_too_old(tmp_path: Path) -> None:
+    """A write-only transaction opens no snapshot, so no history can have passed it by."""
+    with kvstore.open(tmp_path / "db", durability="none", history_commits=1,
+                      history_seconds=0) as db:
+        db.run(lambda t: t.put(b"n", encode_counter(41)))
+        tx = db.transaction()
+        tx.adjust_counter(b"n", 1)
+        tx.put(b"k", b"v")
+        for i in range(70):  # the log is trimmed every 64 commits
+            with db.transaction() as other:
+                other.put(b"other", b"%d" % i)
+        tx.commit()
+        assert tx.committed_version is not None
+        with db.transaction() as check:
+            assert check.get(b"k") == b"v"
+            assert decode_counter(check.get(b"n") or b"") == 42
+
+
+def test_a_transaction_that_read_is_still_too_old(tmp_path: Path) -> None:
+    with kvstore.open(tmp_path / "db", durability="none", history_commits=1,
+                      history_seconds=0) as db:
+        tx = db.transaction()
+        tx.get(b"x")
+        for i in range(70):  # the log is trimmed every 64 commits
+            with db.transaction() as other:
+                other.put(b"other", b"%d" % i)
+        tx.put(b"k", b"v")
+        with pytest.raises(TransactionTooOld):
+            tx.commit()
 
 
 def test_ended_transaction_is_stale(db: Database) -> None:
@@ -541,6 +584,10 @@ def test_full_disk_fails_the_commit_and_keeps_every_earlier_one(tmp_path: Path) 
         ("history_commits", 10**30, ValueError),
         ("history_commits", 10.0, TypeError),
         ("history_commits", 0, ValueError),
+        ("history_bytes", True, TypeError),
+        ("history_bytes", 0, ValueError),
+        ("history_bytes", 2**64, ValueError),
+        ("history_bytes", 1e6, TypeError),
         ("readonly", "no", TypeError),
         ("create", 1, TypeError),
         ("map_size", 2**80, ValueError),

@@ -86,6 +86,11 @@ _MAX_MAP_SIZE = 1 << 46 if _64BIT else (1 << 31) - (1 << 16)
 _MAX_DBS = 8  # three are used; the rest are room to grow without a format change
 _MAX_READERS = 1022  # every open snapshot holds a reader slot; each slot costs 64 bytes
 _MAX_SPARE_TXNS = 64  # py-lmdb recycles ended read txns, so a short read costs no allocation
+#: The size LMDB gives ``lock.mdb`` for :data:`_MAX_READERS` slots: a 128-byte header (two
+#: cache lines of ``MDB_txninfo``) and one 64-byte ``MDB_reader`` per slot.
+_LOCK_FILE_SIZE = 128 + 64 * _MAX_READERS
+_LOCK_FILE = "lock.mdb"
+_DATA_FILE = "data.mdb"
 
 _FLUSHING = "flushing to disk"
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
@@ -401,19 +406,25 @@ def _mark_created(path: str) -> None:
     marker = os.path.join(path, _MARKER)
     if os.path.exists(marker):
         return
-    with suppress(OSError):
-        tmp = f"{marker}.{os.getpid()}.tmp"
+    tmp = f"{marker}.{os.getpid()}.tmp"
+    try:
         with open(tmp, "wb") as f:
             f.write(_MARKER_TEXT)
         os.replace(tmp, marker)
+    except OSError:
+        with suppress(OSError):
+            os.unlink(tmp)  # e.g. a full disk: leave no scratch file behind
 
 
 _REGISTRY: dict[tuple[int, int], _Environment] = {}
 _REGISTRY_LOCK = threading.Lock()
 
 
-def _check_directory(path: str, readonly: bool, create: bool) -> os.stat_result:
-    """Check (creating it when allowed) the store directory; errors name the path."""
+def _check_directory(path: str, readonly: bool, create: bool) -> tuple[os.stat_result, bool]:
+    """Check (creating it when allowed) the store directory; errors name the path.
+
+    Returns its stat and whether this call created it.
+    """
     why = "readonly=True" if readonly else "create=False"
     try:
         st = os.stat(path)
@@ -423,10 +434,14 @@ def _check_directory(path: str, readonly: bool, create: bool) -> os.stat_result:
         try:
             os.makedirs(path, exist_ok=True)
         except OSError as exc:
+            if exc.errno in _FULL_ERRNOS:
+                raise StoreFull(
+                    f"the disk is full: cannot create the LMDB store directory {path!r}"
+                ) from exc
             raise type(exc)(
                 exc.errno, f"cannot create the LMDB store directory: {exc.strerror}", path
             ) from exc
-        return os.stat(path)
+        return os.stat(path), True
     except PermissionError:
         raise PermissionError(
             errno.EACCES, "permission denied looking up the LMDB store", path
@@ -443,14 +458,70 @@ def _check_directory(path: str, readonly: bool, create: bool) -> os.stat_result:
         raise FileNotFoundError(
             errno.ENOENT, f"the directory holds no LMDB store (no data.mdb; {why})", path
         )
-    return st
+    return st, False
+
+
+def _preallocate_lock_file(path: str) -> None:
+    """Give ``lock.mdb`` real disk blocks before LMDB maps it (issue 9, defect 2).
+
+    LMDB sizes the lock file with ``ftruncate`` and writes it through ``mmap``: on a full disk
+    the file is sparse and the first write to it kills the process with SIGBUS.  Allocating the
+    missing part first (``posix_fallocate``; where that is unsupported, a free-space check)
+    turns that into :class:`StoreFull`.  Only the part beyond the current end is allocated, so
+    a lock file other processes are using is never written -- except a sparse one beside no
+    ``data.mdb`` (left by a creation that died), which is allocated whole.
+    """
+    lock = os.path.join(path, _LOCK_FILE)
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    except OSError as exc:
+        if exc.errno in _FULL_ERRNOS:
+            raise StoreFull(f"the disk holding {path!r} is full: cannot create {lock!r}") from exc
+        return  # LMDB's own open reports it (permissions and the like), naming the path
+    try:
+        st = os.fstat(fd)
+        size = st.st_size
+        if (
+            size
+            and st.st_blocks * 512 < size
+            and not os.path.exists(os.path.join(path, _DATA_FILE))
+        ):
+            size = 0  # a sparse leftover of a creation that died (no store yet): allocate it all
+        if size >= _LOCK_FILE_SIZE:
+            return
+        try:
+            os.posix_fallocate(fd, size, _LOCK_FILE_SIZE - size)
+        except OSError as exc:
+            if exc.errno in _FULL_ERRNOS:
+                raise StoreFull(
+                    f"the disk holding {path!r} is full: no room for the LMDB lock file "
+                    f"({_LOCK_FILE_SIZE} bytes); nothing was created"
+                ) from exc
+            # Not supported here (EOPNOTSUPP, EINVAL): at least refuse a visibly full disk.
+            vfs = os.fstatvfs(fd)
+            if vfs.f_bavail * vfs.f_frsize < _LOCK_FILE_SIZE - size + _SPACE_PROBE:
+                raise StoreFull(
+                    f"the disk holding {path!r} is full: no room for the LMDB lock file"
+                ) from exc
+    finally:
+        os.close(fd)
+
+
+def _remove_created(path: str, files: list[str], directory: bool) -> None:
+    """Undo a failed creation: remove the ``files`` it made, and ``path`` if it made that."""
+    for name in files:
+        with suppress(OSError):
+            os.unlink(os.path.join(path, name))
+    if directory:
+        with suppress(OSError):
+            os.rmdir(path)  # only if empty: never anything someone else put there
 
 
 def _open_environment(
     path: str, map_size: int, sync: bool, readonly: bool, create: bool, adopt: bool = False
 ) -> _Environment:
     """Open (or share the already open) environment in directory ``path``."""
-    st = _check_directory(path, readonly, create)
+    st, created_dir = _check_directory(path, readonly, create)
     key = (st.st_dev, st.st_ino)
     with _REGISTRY_LOCK:
         shared = _REGISTRY.get(key)
@@ -461,10 +532,22 @@ def _open_environment(
                 f"{path!r} is already open read-only in this process; close that store first"
             )
         if shared is None:
-            _check_data_file(path)
-            shared = _Environment(
-                path, _open_lmdb(path, map_size, sync, readonly), readonly, not sync, adopt
-            )
+            # What a failed creation must remove again (a full disk leaves nothing behind).
+            fresh = [
+                name
+                for name in (_LOCK_FILE, _DATA_FILE)
+                if not os.path.exists(os.path.join(path, name))
+            ]
+            try:
+                if not readonly and hasattr(os, "posix_fallocate"):
+                    _preallocate_lock_file(path)
+                _check_data_file(path)
+                shared = _Environment(
+                    path, _open_lmdb(path, map_size, sync, readonly), readonly, not sync, adopt
+                )
+            except StoreFull:
+                _remove_created(path, fresh, created_dir)
+                raise
             if not readonly:
                 _mark_created(path)
             shared.key = key
@@ -1078,6 +1161,41 @@ class LMDBStore(_TxnReader, AtomicKVStore):
             return os.path.getsize(os.path.join(self._path, "data.mdb"))
         except OSError:
             return 0
+
+    def backup(self, dest: str | os.PathLike[str], *, compact: bool = True) -> None:
+        """Write a consistent copy of the store into ``dest``, a new or empty directory.
+
+        The copy is made from one read snapshot (LMDB's ``env.copy``), so writers go on
+        meanwhile and the copy holds exactly the commits made before it began.  ``compact``
+        leaves free pages out, so the copy is often much smaller than ``data.mdb``.  On any
+        failure nothing is left in ``dest`` but what was there (nothing).  The copy opens
+        with ``LMDBStore(dest)`` / ``kvstore.open(dest)``.
+        """
+        check_bool(compact, "compact")
+        if not isinstance(dest, (str, os.PathLike)):
+            raise TypeError(f"dest must be a str or os.PathLike, not {type(dest).__name__}")
+        if self._closed:
+            raise StoreClosed("the LMDBStore is closed")
+        target = os.path.abspath(os.fspath(dest))
+        if os.path.exists(target) and (not os.path.isdir(target) or os.listdir(target)):
+            raise FileExistsError(
+                errno.EEXIST, "backup destination is not an empty directory", target
+            )
+        created = not os.path.exists(target)
+        os.makedirs(target, exist_ok=True)
+        try:
+            self._shared.env.copy(target, compact=compact)
+            _mark_created(target)
+        except BaseException as exc:
+            for name in ("data.mdb", "lock.mdb", _MARKER):
+                with suppress(OSError):
+                    os.remove(os.path.join(target, name))
+            if created:
+                with suppress(OSError):
+                    os.rmdir(target)
+            if isinstance(exc, lmdb.Error):
+                raise self._error(exc, "backing up") from exc
+            raise
 
     # -- life cycle --------------------------------------------------------------------------
     @property

@@ -52,7 +52,7 @@ from collections.abc import (
     Sequence,
 )
 from types import TracebackType
-from typing import Any, Final, NewType, TypeVar
+from typing import TYPE_CHECKING, Any, Final, NewType, TypeVar
 
 import attrs
 
@@ -68,6 +68,9 @@ from kvstore import (
     Subspace,
 )
 from kvstore import tuple as tuple_layer
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = [
     "ALWAYS_RETRIEVE",
@@ -571,8 +574,9 @@ class PersiDict(MutableMapping[tuple[str, ...], Any]):
             self._dumps = _text_dumps
             self._loads = _text_loads
 
-    def _clone(self, prefix: tuple[str, ...], tx: KVStore | None) -> PersiDict:
-        other = PersiDict.__new__(PersiDict)
+    def _clone(self, prefix: tuple[str, ...], tx: KVStore | None) -> Self:
+        # Of the same class: a subclass's sub-dicts and copies are of that subclass too.
+        other = type(self).__new__(type(self))
         other._setup(
             self._db, False, prefix, self._format, self._append_only, self._base_class, tx
         )
@@ -616,7 +620,7 @@ class PersiDict(MutableMapping[tuple[str, ...], Any]):
             "serialization_format": self._format,
         }
 
-    def in_transaction(self, tx: KVStore) -> PersiDict:
+    def in_transaction(self, tx: KVStore) -> Self:
         """This dict bound to ``tx``: every operation on the result reads and writes through it.
 
         ``tx`` is usually a :class:`kvstore.Transaction` of this dict's database, e.g. inside
@@ -635,7 +639,7 @@ class PersiDict(MutableMapping[tuple[str, ...], Any]):
             raise TypeError(f"tx must be a kvstore Transaction or KVStore, not {type(tx).__name__}")
         return self._clone(self._prefix, tx)
 
-    def get_subdict(self, prefix_key: PersiDictKey) -> PersiDict:
+    def get_subdict(self, prefix_key: PersiDictKey) -> Self:
         """The dict of the items whose keys start with ``prefix_key``, keys relative to it.
 
         It shares storage (and the transaction, if bound) with this dict: writes through
@@ -644,7 +648,7 @@ class PersiDict(MutableMapping[tuple[str, ...], Any]):
         extra = _safe_tuple(prefix_key, "prefix_key", allow_empty=True)
         return self._clone(self._prefix + extra, self._tx)
 
-    def subdicts(self) -> dict[str, PersiDict]:
+    def subdicts(self) -> dict[str, Self]:
         """A sub-dictionary for each distinct first key part."""
         return {first: self.get_subdict(first) for first in {k[0] for k in self.keys()}}
 
@@ -1321,11 +1325,11 @@ class PersiDict(MutableMapping[tuple[str, ...], Any]):
     def __str__(self) -> str:
         return str(dict(self.items()))
 
-    def __copy__(self) -> PersiDict:
+    def __copy__(self) -> Self:
         """Another PersiDict on the same storage (like persidict's ``copy``)."""
         return self._clone(self._prefix, self._tx)
 
-    def copy(self) -> PersiDict:
+    def copy(self) -> Self:
         return self.__copy__()
 
     def __reduce__(self) -> Any:

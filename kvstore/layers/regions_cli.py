@@ -21,6 +21,7 @@ from typing import IO, Any
 import kvstore
 from kvstore.layers.cli_verbs import add_verb
 from kvstore.layers.regions import PAGE_SIZE, RegionClient, RegionError, RegionInfo
+from kvstore.progress import Progress
 
 __all__ = ["add_parser", "run"]
 
@@ -84,25 +85,6 @@ def _info_json(info: RegionInfo) -> str:
     )
 
 
-class _Progress:
-    """A tqdm bar on a terminal for big transfers; nothing otherwise."""
-
-    def __init__(self, total: int | None, what: str) -> None:
-        self._bar: Any = None
-        if sys.stderr.isatty() and (total is None or total > _PROGRESS_BYTES):
-            from tqdm import tqdm
-
-            self._bar = tqdm(total=total, unit="B", unit_scale=True, desc=what, file=sys.stderr)
-
-    def update(self, n: int) -> None:
-        if self._bar is not None:
-            self._bar.update(n)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-
-
 @contextmanager
 def _output(path: str | None) -> Iterator[IO[bytes]]:
     if path is None:
@@ -127,7 +109,7 @@ def _read(mem: RegionClient, args: argparse.Namespace) -> None:
     length = args.length
     if length is None:
         length = max(0, mem.describe_memory(ns, key).data_length - offset)
-    bar = _Progress(length, "read")
+    bar = Progress(length, "read", "B", _PROGRESS_BYTES)
     try:
         with _output(args.output) as out:
             done = 0
@@ -146,7 +128,7 @@ def _write(mem: RegionClient, args: argparse.Namespace) -> int:
     ns, key, offset = args.namespace, args.key, args.offset
     mem.describe_memory(ns, key)  # NOT_FOUND before reading any input
     total = os.path.getsize(args.file) if args.file != "-" else None
-    bar = _Progress(total, "write")
+    bar = Progress(total, "write", "B", _PROGRESS_BYTES)
     written = 0
     try:
         with _input(args.file) as f:

@@ -24,7 +24,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kvstore.backends.lmdb import LMDBBatch, LMDBSnapshot, LMDBStore
+from kvstore.backends.lmdb import (
+    _LOCK_FILE_SIZE,
+    _MAX_READERS,
+    LMDBBatch,
+    LMDBSnapshot,
+    LMDBStore,
+)
 from kvstore.errors import (
     CorruptData,
     KVError,
@@ -555,6 +561,134 @@ def test_full_disk_raises_store_full_and_loses_nothing(tmp_path: Path) -> None:
     with LMDBStore(path) as store:  # writable again once there is room
         store.put(b"after", b"ok")
         assert store.get(b"after") == b"ok"
+
+
+# -- creating a store on a full filesystem (issue 9, defect 2) ----------------------------------
+_TMPFS_BYTES = 1 << 20
+
+
+@pytest.fixture
+def full_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs mounted for this test (and always unmounted after), filled by a file.
+
+    The test shrinks the filler to leave ``free`` bytes via :func:`_leave_free`.
+    """
+    if sys.platform != "linux":
+        pytest.skip("mounting a tmpfs needs Linux")
+    mount = tmp_path / "full"
+    mount.mkdir()
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={_TMPFS_BYTES}", "tmpfs", str(mount)],
+        capture_output=True, text=True, check=False,
+    )
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs (needs root): {proc.stderr.strip()}")
+    try:
+        _leave_free(mount, 0)
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+        if os.path.ismount(mount):
+            subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _leave_free(mount: Path, free: int) -> None:
+    """Make the filler file take all of ``mount``'s space but ``free`` bytes."""
+    fd = os.open(mount / "filler", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.ftruncate(fd, 0)
+        st = os.statvfs(mount)
+        room = st.f_bavail * st.f_frsize
+        if room > free:
+            os.posix_fallocate(fd, 0, room - free)
+    finally:
+        os.close(fd)
+
+
+_OPEN_ON_FULL = """
+import sys
+sys.path.insert(0, sys.argv[2])
+import kvstore
+try:
+    db = kvstore.open(sys.argv[1])
+except kvstore.StoreFull as exc:
+    print("FULL-AT-OPEN", exc, flush=True)
+    raise SystemExit(0)
+with db.transaction() as tx:
+    before = sum(1 for _ in tx.get_range(b"k", b"l"))
+written = 0
+try:
+    for i in range(before, before + 10_000):
+        with db.transaction() as tx:
+            tx.put(b"k%06d" % i, b"v" * 2000)
+        written += 1
+    print("NEVER-FULL", flush=True)
+except kvstore.StoreFull:
+    print("FULL-AT-WRITE", written, flush=True)
+db.close()
+with kvstore.open(sys.argv[1], readonly=True) as db, db.transaction() as tx:
+    assert sum(1 for _ in tx.get_range(b"k", b"l")) == before + written
+print("DONE", flush=True)
+"""
+
+
+def _run_open_on_full(path: Path) -> subprocess.CompletedProcess[str]:
+    """Open (and fill) a store in a child, so a SIGBUS is a return code, not a dead pytest."""
+    return subprocess.run(
+        [sys.executable, "-c", _OPEN_ON_FULL, str(path), str(ROOT)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+@pytest.mark.parametrize("free", [0, 16 << 10, 70 << 10, 90 << 10, 200 << 10])
+def test_creating_a_store_on_a_full_filesystem_raises_store_full(
+    full_tmpfs: Path, free: int
+) -> None:
+    _leave_free(full_tmpfs, free)
+    path = full_tmpfs / "db"
+    proc = _run_open_on_full(path)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr)  # -7 would be SIGBUS
+    out = proc.stdout.split()
+    if out[0] == "FULL-AT-OPEN":
+        assert not path.exists(), list(path.iterdir())  # nothing left behind, not even the dir
+    else:
+        assert out[0] == "FULL-AT-WRITE" and out[-1] == "DONE", proc.stdout
+        assert sorted(p.name for p in path.iterdir()) == ["data.mdb", "kvstore-store", "lock.mdb"]
+    if free == 0:
+        assert out[0] == "FULL-AT-OPEN" and "full" in proc.stdout
+
+
+def test_creating_in_an_existing_directory_on_a_full_filesystem_keeps_it(
+    full_tmpfs: Path,
+) -> None:
+    _leave_free(full_tmpfs, 64 << 10)
+    path = full_tmpfs / "db"
+    path.mkdir()
+    (path / "notes").write_bytes(b"mine")
+    _leave_free(full_tmpfs, 0)
+    proc = _run_open_on_full(path)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr)
+    assert proc.stdout.startswith("FULL-AT-OPEN")
+    assert sorted(p.name for p in path.iterdir()) == ["notes"]
+
+
+def test_a_store_on_a_filesystem_that_fills_up_reopens(full_tmpfs: Path) -> None:
+    _leave_free(full_tmpfs, 400 << 10)
+    path = full_tmpfs / "db"
+    first = _run_open_on_full(path)
+    assert first.returncode == 0, (first.returncode, first.stderr)
+    assert first.stdout.startswith("FULL-AT-WRITE") and "DONE" in first.stdout
+    again = _run_open_on_full(path)  # reopening the existing store on the full disk
+    assert again.returncode == 0, (again.returncode, again.stderr)
+    assert again.stdout.startswith("FULL-AT-WRITE")
+
+
+def test_the_lock_file_is_preallocated_to_the_size_lmdb_uses(tmp_path: Path) -> None:
+    with LMDBStore(tmp_path / "db") as store:
+        assert store._shared.env.max_readers() == _MAX_READERS
+    lock = (tmp_path / "db" / "lock.mdb").stat()
+    assert lock.st_size == _LOCK_FILE_SIZE
+    assert lock.st_blocks * 512 >= _LOCK_FILE_SIZE  # real blocks, not a hole
 
 
 # -- several processes ------------------------------------------------------------------------

@@ -1026,3 +1026,19 @@ def test_in_memory_values_are_copies_like_on_disk(db: Database) -> None:
     assert d["k"] == [1]  # values are pickled, in memory as on disk (docs/persidict.md)
     with pytest.raises((pickle.PicklingError, TypeError, AttributeError)):
         d["lam"] = lambda: None
+
+
+def test_sub_dicts_and_copies_of_a_subclass_are_of_that_subclass(db: Database) -> None:
+    """As in persidict: ``get_subdict``/``copy`` keep the dict's class (found by its suite)."""
+
+    class Tagged(PersiDict):
+        pass
+
+    d = Tagged(db, ("tagged",))
+    d["a", "b"] = 1
+    assert type(d.get_subdict("a")) is Tagged
+    assert type(d.copy()) is Tagged and type(copy.copy(d)) is Tagged
+    assert all(type(sub) is Tagged for sub in d.subdicts().values())
+    with db.transaction() as tx:
+        assert type(d.in_transaction(tx)) is Tagged
+    assert d.get_subdict("a")["b"] == 1
