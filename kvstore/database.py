@@ -98,7 +98,9 @@ class _FirstRead(ReadOnlyStore):
     ) -> RangeIterator:
         return self._tx._open_snapshot().get_range(min_key, max_key, reverse)
 
-    def get_at_least(self, min_key: bytes, max_key: bytes | None = None) -> KVPair | None:
+    def get_at_least(
+        self, min_key: bytes | None, max_key: bytes | None = None
+    ) -> KVPair | None:
         return self._tx._open_snapshot().get_at_least(min_key, max_key)
 
     def get_at_most(self, max_key: bytes | None, min_key: bytes | None = None) -> KVPair | None:

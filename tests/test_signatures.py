@@ -581,6 +581,10 @@ OPEN_BAD: list[tuple[str, Any, type[Exception]]] = [
     ("history_commits", 1.0, TypeError),
     ("history_commits", True, TypeError),
     ("history_commits", 0, ValueError),
+    ("history_bytes", 1.0, TypeError),
+    ("history_bytes", True, TypeError),
+    ("history_bytes", "1", TypeError),
+    ("history_bytes", 0, ValueError),
     ("map_size", "1", TypeError),
     ("map_size", True, TypeError),
     ("map_size", 0, ValueError),
@@ -604,7 +608,9 @@ def test_open_table_matches() -> None:
 
 
 DATABASE_BAD: list[tuple[str, Any, type[Exception]]] = [
-    (n, v, e) for n, v, e in OPEN_BAD if n in ("durability", "history_seconds", "history_commits")
+    (n, v, e)
+    for n, v, e in OPEN_BAD
+    if n in ("durability", "history_seconds", "history_commits", "history_bytes")
 ] + [
     ("store", 1, TypeError),
     ("store", None, TypeError),
