@@ -31,10 +31,14 @@ def encode_counter(value: int) -> bytes:
     return check_amount(value, "value").to_bytes(8, "big", signed=True)
 
 
-def decode_counter(data: Any) -> int:
-    """Decode an 8-byte counter value; ``ValueError`` if it is not 8 bytes."""
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"data must be bytes-like, not {type(data).__name__}")
-    if len(data) != 8:
-        raise ValueError(f"a counter is 8 bytes; data is {len(data)} bytes")
-    return int.from_bytes(data, "big", signed=True)
+def decode_counter(value: Any) -> int:
+    """Decode an 8-byte counter value; ``ValueError`` if it is not 8 bytes.
+
+    The parameter is ``value``, as in :func:`encode_counter` and ``KVStore.decode_counter``,
+    so the errors name the argument the caller passed.
+    """
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise TypeError(f"value must be bytes-like, not {type(value).__name__}")
+    if len(value) != 8:
+        raise ValueError(f"a counter is 8 bytes; value is {len(value)} bytes")
+    return int.from_bytes(value, "big", signed=True)

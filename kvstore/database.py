@@ -98,7 +98,9 @@ class _FirstRead(ReadOnlyStore):
     ) -> RangeIterator:
         return self._tx._open_snapshot().get_range(min_key, max_key, reverse)
 
-    def get_at_least(self, min_key: bytes, max_key: bytes | None = None) -> KVPair | None:
+    def get_at_least(
+        self, min_key: bytes | None, max_key: bytes | None = None
+    ) -> KVPair | None:
         return self._tx._open_snapshot().get_at_least(min_key, max_key)
 
     def get_at_most(self, max_key: bytes | None, min_key: bytes | None = None) -> KVPair | None:
@@ -303,8 +305,7 @@ class Database(Closeable):
     ) -> None:
         if not isinstance(store, AtomicKVStore):
             raise TypeError(f"store must be an AtomicKVStore, not {type(store).__name__}")
-        if durability not in DURABILITIES:
-            raise ValueError(f"durability must be one of {DURABILITIES}, not {durability!r}")
+        _check_durability(durability)
         history_seconds = check_number(history_seconds, "history_seconds", minimum=0)
         history_commits = check_int(
             history_commits, "history_commits", minimum=1, maximum=MAX_HISTORY_COMMITS
@@ -574,6 +575,14 @@ class Database(Closeable):
         return f"<Database on {type(self._store).__name__}, durability={self._durability}>"
 
 
+def _check_durability(durability: Any) -> None:
+    """``TypeError`` unless a ``str``; ``ValueError`` unless one of :data:`DURABILITIES`."""
+    if not isinstance(durability, str):
+        raise TypeError(f"durability must be a str, not {type(durability).__name__}")
+    if durability not in DURABILITIES:
+        raise ValueError(f"durability must be one of {DURABILITIES}, not {durability!r}")
+
+
 def _check_retries(retries: Any) -> None:
     check_int(retries, "retries", minimum=0)
 
@@ -605,8 +614,7 @@ def open(
     create: bool = True,
 ) -> Database:
     """Open a database: LMDB at ``path`` (a directory), or in memory when ``path`` is None."""
-    if durability not in DURABILITIES:
-        raise ValueError(f"durability must be one of {DURABILITIES}, not {durability!r}")
+    _check_durability(durability)
     check_number(history_seconds, "history_seconds", minimum=0)
     check_int(history_commits, "history_commits", minimum=1, maximum=MAX_HISTORY_COMMITS)
     check_int(history_bytes, "history_bytes", minimum=1, maximum=MAX_HISTORY_BYTES)

@@ -13,6 +13,7 @@ __all__ = [
     "MAX_KEY_SIZE",
     "check_bound",
     "check_bounds",
+    "check_seek_bounds",
     "check_key",
     "check_range_bound",
     "check_value",
@@ -81,6 +82,17 @@ def check_bounds(min_key: Any, max_key: Any) -> tuple[bytes, bytes | None]:
     hi = None if max_key is None else check_range_bound(max_key, "max_key")
     if hi is not None and lo > hi:
         raise ValueError(f"min_key {lo!r} is greater than max_key {hi!r}")
+    return lo, hi
+
+
+def check_seek_bounds(min_key: Any, max_key: Any) -> tuple[bytes, bytes | None]:
+    """Check the bounds of ``get_at_least``/``get_at_most``; ``None`` is unbounded.
+
+    Like :func:`check_bounds` (``min_key=None`` means ``b""``, ``max_key=None`` no upper
+    bound), but an empty or inverted range is not an error: the seek then finds nothing.
+    """
+    lo = b"" if min_key is None else check_range_bound(min_key, "min_key")
+    hi = None if max_key is None else check_range_bound(max_key, "max_key")
     return lo, hi
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol, runtime_checkable
+from typing import Any, NoReturn, Protocol, runtime_checkable
 
 from kvstore.codec import (
     KIND_WRITES,
@@ -27,9 +27,7 @@ from kvstore.errors import CorruptData
 from kvstore.keys import MAX_KEY_SIZE, check_key, check_value
 from kvstore.ranges import KeyRange, KeyRanges
 from kvstore.sortedmap import SortedMap
-
-if TYPE_CHECKING:
-    from kvstore.store import KVStore
+from kvstore.store import KVStore, checked_mutations
 
 __all__ = ["Mutations", "Writes"]
 
@@ -162,7 +160,7 @@ class Writes:
         if removes is None and puts is None and adjusts is None:  # the common, cheap case (R6)
             self._init(KeyRanges(), SortedMap(), SortedMap(), False)
             return
-        r = KeyRanges() if removes is None else KeyRanges(removes)
+        r = KeyRanges() if removes is None else KeyRanges._checked(removes, "removes")
         p: SortedMap[bytes, bytes] = (
             SortedMap() if puts is None else _copy_map(puts, "puts", check_value, _bytes_values)
         )
@@ -224,6 +222,8 @@ class Writes:
 
     def apply_to(self, store: KVStore) -> None:
         """Apply to ``store``; the same as ``store.apply(self)``."""
+        if not isinstance(store, KVStore):
+            raise TypeError(f"store must be a KVStore, not {type(store).__name__}")
         store.apply(self)
 
     # -- recording, for views ------------------------------------------------------------------
@@ -286,16 +286,16 @@ class Writes:
         """Record ``other`` on top of this: as if ``other`` were applied after these writes.
 
         Applying the merged writes to a store has the same effect as applying these and then
-        ``other``.  ``other`` may be any :class:`Mutations`.
+        ``other``.  ``other`` may be any :class:`Mutations`; every item is checked before any
+        is recorded, so a bad one leaves these writes as they were.
         """
         self._check_mutable()
-        if other is self:
-            other = self.clone()
-        for r in other.remove_ranges():
+        removes, puts, adjusts = checked_mutations(other, "other")
+        for r in removes:
             self.record_remove_range(r.min_key, r.max_key)
-        for key, value in other.put_pairs():
+        for key, value in puts:
             self.record_put(key, value)
-        for key, amount in other.adjust_pairs():
+        for key, amount in adjusts:
             self.record_adjust(key, amount)
 
     # -- whole-object operations -------------------------------------------------------------

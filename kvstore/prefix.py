@@ -181,6 +181,13 @@ class PrefixStore(KVStore):
             raise ValueError(f"min_key {lo[plen:]!r} is greater than max_key {hi[plen:]!r}")
         return lo, hi
 
+    def _seek_bounds(self, min_key: Any, max_key: Any) -> tuple[bytes, bytes | None]:
+        """Like :meth:`_bounds` for a seek: an empty or inverted range is no error."""
+        self._check_open()
+        lo = self._prefix if min_key is None else self._key(min_key, "min_key", 1)
+        hi = self._end if max_key is None else self._key(max_key, "max_key", 1)
+        return lo, hi
+
     def _range(self, r: Any) -> KeyRange:
         if not isinstance(r, KeyRange):
             raise TypeError(f"remove_ranges() must yield KeyRange, not {type(r).__name__}")
@@ -197,22 +204,20 @@ class PrefixStore(KVStore):
         """The value of ``key``, or ``None`` when absent."""
         return self._store.get(self._key(key))
 
-    def get_at_least(self, min_key: bytes, max_key: bytes | None = None) -> KVPair | None:
-        """The pair with the smallest key ``>= min_key`` and ``< max_key`` (``None``: no bound).
-
-        ``None`` when there is none, or when ``max_key <= min_key``.
+    def get_at_least(
+        self, min_key: bytes | None, max_key: bytes | None = None
+    ) -> KVPair | None:
+        """The pair with the smallest key ``>= min_key`` and ``< max_key``; ``None`` bounds are
+        the prefix's own.  ``None`` when there is none, or when ``max_key <= min_key``.
         """
-        lo = self._key(min_key, "min_key")
-        hi = self._end if max_key is None else self._key(max_key, "max_key", 1)
+        lo, hi = self._seek_bounds(min_key, max_key)
         return self._pair(self._store.get_at_least(lo, hi))
 
     def get_at_most(self, max_key: bytes | None, min_key: bytes | None = None) -> KVPair | None:
         """The pair with the largest key ``< max_key`` and ``>= min_key``; ``None`` bounds are
         the prefix's own.  ``None`` when there is none, or when ``min_key >= max_key``.
         """
-        self._check_open()
-        hi = self._end if max_key is None else self._key(max_key, "max_key", 1)
-        lo = self._prefix if min_key is None else self._key(min_key, "min_key")
+        lo, hi = self._seek_bounds(min_key, max_key)
         return self._pair(self._store.get_at_most(hi, lo))
 
     def get_range(

@@ -303,23 +303,31 @@ class KeyRanges:
         self._pending = []
         self._flat = None
         self._frozen = False
-        ranges = iterable_of_ranges
-        if ranges == ():  # every view and transaction starts with empty sets (PERFORMANCE R6)
+        if iterable_of_ranges == ():  # every view and transaction starts empty (PERFORMANCE R6)
             return
+        self._fill(iterable_of_ranges, "iterable_of_ranges")
+
+    @classmethod
+    def _checked(cls, ranges: Any, name: str) -> Self:
+        """``cls(ranges)``, with errors naming the caller's argument ``name`` (``Writes``)."""
+        result = cls()
+        result._fill(ranges, name)
+        return result
+
+    def _fill(self, ranges: Any, name: str) -> None:
+        """Set the content of an empty instance to the ranges of ``ranges``, checked."""
         if isinstance(ranges, KeyRanges):
             self._set(ranges._bounds())
             return
         if isinstance(ranges, KeyRange) or not isinstance(ranges, Iterable):
             raise TypeError(
-                "iterable_of_ranges must be an iterable of KeyRange, not "
+                f"{name} must be an iterable of KeyRange, not "
                 f"{type(ranges).__name__} (wrap a single range in a list)"
             )
         pairs = []
         for r in ranges:
             if not isinstance(r, KeyRange):
-                raise TypeError(
-                    f"iterable_of_ranges must hold only KeyRange objects, not {type(r).__name__}"
-                )
+                raise TypeError(f"{name} must hold only KeyRange objects, not {type(r).__name__}")
             pairs.append((r.min_key, r.max_key))
         pairs.sort(key=itemgetter(0))
         self._set(_normalize(pairs))

@@ -19,9 +19,9 @@ from kvstore.counters import check_amount, decode_counter, encode_counter, wrap6
 from kvstore.errors import ReadOnlyError
 from kvstore.keys import (
     MAX_KEY_SIZE,
-    check_bound,
     check_bounds,
     check_key,
+    check_seek_bounds,
     check_value,
     key_after,
 )
@@ -225,13 +225,15 @@ class KVStore(Closeable, ABC):
         ``None`` bounds are unbounded.  ``min_key > max_key`` raises ``ValueError``.
         """
 
-    def get_at_least(self, min_key: bytes, max_key: bytes | None = None) -> KVPair | None:
+    def get_at_least(
+        self, min_key: bytes | None, max_key: bytes | None = None
+    ) -> KVPair | None:
         """The pair with the smallest key ``>= min_key`` and ``< max_key``, or ``None``.
 
-        ``None`` also when ``max_key <= min_key``.
+        ``None`` bounds are unbounded (``get_at_least(None)`` is the first pair); ``None``
+        also when ``max_key <= min_key``.
         """
-        lo = check_key(min_key, "min_key")
-        hi = check_bound(max_key, "max_key")
+        lo, hi = check_seek_bounds(min_key, max_key)
         if hi is not None and hi <= lo:
             return None
         return self._first(lo, hi, False)
@@ -239,10 +241,10 @@ class KVStore(Closeable, ABC):
     def get_at_most(self, max_key: bytes | None, min_key: bytes | None = None) -> KVPair | None:
         """The pair with the largest key ``< max_key`` and ``>= min_key``, or ``None``.
 
-        ``max_key=None`` means no upper bound; ``None`` also when ``min_key >= max_key``.
+        ``None`` bounds are unbounded (``get_at_most(None)`` is the last pair); ``None`` also
+        when ``min_key >= max_key``.
         """
-        hi = check_bound(max_key, "max_key")
-        lo = b"" if min_key is None else check_key(min_key, "min_key")
+        lo, hi = check_seek_bounds(min_key, max_key)
         if hi is not None and lo >= hi:
             return None
         return self._first(lo, hi, True)
@@ -428,15 +430,16 @@ class ReadOnlyStore(KVStore):
 
 
 def checked_mutations(
-    mutations: Mutations,
+    mutations: Mutations, name: str = "mutations"
 ) -> tuple[list[KeyRange], list[tuple[bytes, bytes]], list[tuple[bytes, int]]]:
-    """Materialize and check ``mutations`` so a bad item fails before anything is written.
+    """Materialize and check ``mutations`` (the argument ``name``) so a bad item fails before
+    anything is written.
 
     The common case (all items well formed) is checked with whole-list C-level passes, not a
     Python call per item (PERFORMANCE R4); only a failing list is re-checked item by item to
     name what was wrong.
     """
-    check_mutations(mutations)
+    check_mutations(mutations, name)
     removes = list(mutations.remove_ranges())
     if removes and not set(map(type, removes)) <= {KeyRange}:
         for r in removes:

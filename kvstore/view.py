@@ -146,9 +146,16 @@ class MutableView(DeltaKVStore):
         with self._lock:
             self._reads = None
 
-    @contextlib.contextmanager
-    def without_read_tracking(self, allow_writes: bool = False) -> Iterator[None]:
+    def without_read_tracking(
+        self, allow_writes: bool = False
+    ) -> contextlib.AbstractContextManager[None]:
+        # Checked here, not on entering: a bad flag fails where it is passed.
         check_bool(allow_writes, "allow_writes")
+        return self._untracked_context(allow_writes)
+
+    @contextlib.contextmanager
+    def _untracked_context(self, allow_writes: bool) -> Iterator[None]:
+        """The context of :meth:`without_read_tracking`, its flag already checked."""
         ident = threading.get_ident()
         with self._lock:
             self._untracked.setdefault(ident, []).append(allow_writes)
@@ -196,6 +203,13 @@ class MutableView(DeltaKVStore):
         if reads is not None and self._untracked and threading.get_ident() in self._untracked:
             return None
         return reads
+
+    def _flush_iterators(self) -> None:
+        """Before a mutation: record what open iterators read so far, under the writes in
+        force while they read it (their spans leave out what the writes covered then)."""
+        if self._iterators is not None:
+            for it in list(self._iterators):
+                it._flush_span()
 
     def _changed(self) -> None:
         """After a mutation: open iterators must re-seek before returning anything more."""
@@ -278,6 +292,8 @@ class MutableView(DeltaKVStore):
             value = check_value(value)
         with self._lock:
             self._check_writable()
+            if self._open_iterators:
+                self._flush_iterators()
             self._writes.record_put(key, value)
             self._changed()
 
@@ -285,6 +301,8 @@ class MutableView(DeltaKVStore):
         key = check_key(key)
         with self._lock:
             self._check_writable()
+            if self._open_iterators:
+                self._flush_iterators()
             self._writes.record_remove(key)
             self._changed()
 
@@ -292,6 +310,8 @@ class MutableView(DeltaKVStore):
         lo, hi = check_bounds(min_key, max_key)
         with self._lock:
             self._check_writable()
+            if self._open_iterators:
+                self._flush_iterators()
             if hi is None or lo < hi:
                 self._writes.record_remove_range(lo, hi)
                 self._changed()
@@ -301,6 +321,8 @@ class MutableView(DeltaKVStore):
         amount = check_amount(amount)
         with self._lock:
             self._check_writable()
+            if self._open_iterators:
+                self._flush_iterators()
             self._writes.record_adjust(key, amount)
             self._changed()
 
@@ -312,6 +334,8 @@ class MutableView(DeltaKVStore):
         removes, puts, adjusts = checked_mutations(mutations)
         with self._lock:
             self._check_writable()
+            if self._open_iterators:
+                self._flush_iterators()
             writes = self._writes
             for r in removes:
                 if r.max_key is None or r.min_key < r.max_key:
@@ -340,6 +364,65 @@ class MutableView(DeltaKVStore):
             f"<MutableView over {type(self._base).__name__}: {len(w.puts)} puts, "
             f"{len(w.removes)} removed ranges, {len(w.adjusts)} adjusts>"
         )
+
+
+def _record_span(reads: Reads, lo: bytes, hi: bytes | None, writes: Writes) -> None:
+    """Record that a scan walked ``[lo, hi)`` of the base, leaving out what its result cannot
+    depend on (SPEC §4): fewer recorded reads are fewer false conflicts.
+
+    Left out: the parts inside ranges the view removed, and the run of keys the view's own
+    puts and removes cover at either end of the span (a ``put(k)`` covers ``[k, k + 00)``), so
+    ``put(K10); get_range(K10, K20)`` records ``[K10 + 00, K20)``.  Keys the view adjusted are
+    always recorded: their values depend on the base.  Puts in the middle of the span stay
+    recorded, to keep the reads as few ranges as the scans that made them.
+    """
+    if hi is not None and lo >= hi:
+        return
+    removes, puts, adjusts = writes.removes, writes.puts, writes.adjusts
+    has_removes = bool(removes._ends or removes._pending)
+    if not (has_removes or puts):
+        reads.add_range(lo, hi)  # the scans of a view without writes: one range (R5a)
+        return
+    if adjusts:
+        for key in adjusts.irange(lo, hi, inclusive=(True, False)):
+            reads.add_key(key)
+    # The leading run: puts at the start, and removed ranges that contain it.
+    start: bytes | None = lo
+    while start is not None and (hi is None or start < hi):
+        if start in puts:
+            start = key_after(start)
+            continue
+        r = removes.next_range_at_or_after(start) if has_removes else None
+        if r is None or r.min_key > start:
+            break
+        start = r.max_key
+    if start is None or (hi is not None and start >= hi):
+        return
+    # The trailing run: a put just below the end, and removed ranges that reach the end.
+    end = hi
+    while end is None or start < end:
+        if end is not None and end[-1:] == b"\x00" and end[:-1] in puts:
+            end = end[:-1]
+            continue
+        r = removes.prev_range_before(end) if has_removes else None
+        if r is None or not (r.max_key is None or (end is not None and r.max_key >= end)):
+            break
+        end = r.min_key
+    if end is not None and start >= end:
+        return
+    if not has_removes:
+        reads.add_range(start, end)
+        return
+    # The middle: everything but the removed ranges (canonical: disjoint, not adjacent).
+    pos = start
+    r = removes.next_range_at_or_after(pos)
+    while r is not None and (end is None or r.min_key < end):
+        reads.add_range(pos, r.min_key)
+        if r.max_key is None:
+            return
+        pos = r.max_key
+        r = removes.next_range_at_or_after(pos)
+    reads.add_range(pos, end)
 
 
 def _no_batch(limit: int) -> list[KVPair]:
@@ -451,18 +534,19 @@ class _ViewIterator(RangeIterator):
         """Record the span of the base walked so far (idempotent; extends as it goes)."""
         if not self._track:
             return
-        reads = self._view._reads
+        view = self._view
+        reads = view._reads
         if reads is None:
             return
         if self._done:
-            reads.add_range(self._lo, self._hi)
+            _record_span(reads, self._lo, self._hi, view._writes)
             return
         last = self._last_key()
         if last is not None:
             if self._reverse:
-                reads.add_range(last, self._hi)
+                _record_span(reads, last, self._hi, view._writes)
             else:
-                reads.add_range(self._lo, key_after(last))
+                _record_span(reads, self._lo, key_after(last), view._writes)
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
