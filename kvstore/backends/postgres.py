@@ -79,7 +79,7 @@ _ADD_WRAPPED = (
 )
 
 
-def _unavailable(exc: BaseException, doing: str) -> StoreUnavailable:
+def _unavailable(exc: BaseException | str, doing: str) -> StoreUnavailable:
     return StoreUnavailable(f"PostgreSQL is unavailable while {doing}: {exc}".strip())
 
 
@@ -183,6 +183,7 @@ class PostgresStore(FetchingStore, AtomicKVStore):
         self._closed = False
         self._snapshots: weakref.WeakSet[PostgresSnapshot] = weakref.WeakSet()
         self._lock = threading.Lock()
+        self._direct: set[int] = set()  # ids of connections made outside the pool (_conn)
         try:
             self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] = (
                 psycopg_pool.ConnectionPool(
@@ -198,11 +199,29 @@ class PostgresStore(FetchingStore, AtomicKVStore):
         except psycopg.ProgrammingError as e:
             raise ValueError(f"dsn is not a valid PostgreSQL connection string: {e}") from None
         try:
-            self._pool.open(wait=True, timeout=connect_timeout)
+            # One direct attempt first: a refused or unknown server fails now, with its reason,
+            # instead of after the pool's connect-retry loop times out.
+            refused = self._why_unreachable()
+            if refused is not None:
+                raise _unavailable(refused, "connecting")
+            try:
+                self._pool.open(wait=True, timeout=connect_timeout)
+            except psycopg_pool.PoolTimeout:
+                raise _unavailable(
+                    self._why_unreachable() or "the pool timed out", "connecting"
+                ) from None
             self._create_schema()
         except BaseException:
             self._pool.close()
             raise
+
+    def _why_unreachable(self) -> BaseException | None:
+        """Why a direct connection attempt fails, or ``None`` when it succeeds."""
+        try:
+            psycopg.connect(self._dsn, connect_timeout=max(1, round(self._timeout))).close()
+        except psycopg.Error as e:
+            return e
+        return None
 
     # -- connections -------------------------------------------------------------------------
     def _check_open(self) -> None:
@@ -210,16 +229,38 @@ class PostgresStore(FetchingStore, AtomicKVStore):
             raise StoreClosed("the PostgresStore is closed")
 
     def _conn(self) -> psycopg.Connection[Any]:
-        """A pooled connection (autocommit), or StoreUnavailable when none can be had."""
+        """A connection (autocommit), or StoreUnavailable when none can be had.
+
+        Normally a pooled one.  When the pool times out but the server answers a direct
+        attempt (just after a restart, the pool is still backing off between reconnects), the
+        direct connection is used for this one operation and closed afterwards.
+        """
         self._check_open()
         try:
             return self._pool.getconn(timeout=self._timeout)
         except psycopg_pool.PoolClosed:
             raise StoreClosed("the PostgresStore is closed") from None
-        except (psycopg_pool.PoolTimeout, psycopg.OperationalError) as e:
+        except psycopg_pool.PoolTimeout:
+            pass
+        except psycopg.OperationalError as e:
             raise _unavailable(e, "connecting") from None
+        try:
+            conn = psycopg.connect(
+                self._dsn, autocommit=True, connect_timeout=max(1, round(self._timeout))
+            )
+        except psycopg.Error as e:
+            raise _unavailable(e, "connecting") from None
+        with self._lock:
+            self._direct.add(id(conn))
+        return conn
 
     def _put_back(self, conn: psycopg.Connection[Any]) -> None:
+        with self._lock:
+            direct = id(conn) in self._direct
+            self._direct.discard(id(conn))
+        if direct:
+            conn.close()
+            return
         try:
             self._pool.putconn(conn)
         except psycopg_pool.PoolClosed:  # pragma: no cover - close() raced us
@@ -245,33 +286,43 @@ class PostgresStore(FetchingStore, AtomicKVStore):
     def _write(
         self, fn: Callable[[psycopg.Connection[Any]], T], sync: bool | None, doing: str
     ) -> T:
-        """Run ``fn`` in one transaction and commit it; classify failures (see module doc)."""
-        conn = self._conn()
-        try:
+        """Run ``fn`` in one transaction and commit it; classify failures (see module doc).
+
+        A connection found broken before ``COMMIT`` was sent is replaced and ``fn`` run once
+        more from scratch: PostgreSQL aborted that transaction, so nothing of it happened
+        (after a server restart, every idle pooled connection is dead).  A break during
+        ``COMMIT`` is never retried: it raises :class:`~kvstore.CommitUnknown`.
+        """
+        for attempt in (1, 2):
+            conn = self._conn()
             try:
-                with conn.pipeline():
-                    conn.execute("BEGIN")
-                    if not (self._sync if sync is None else sync):
-                        conn.execute("SET LOCAL synchronous_commit = off")
-                    result = fn(conn)
-            except psycopg.OperationalError as e:
-                self._abort(conn)
-                raise _unavailable(e, doing) from None
-            except BaseException:
-                self._abort(conn)
-                raise
-            try:
-                conn.execute("COMMIT")
-            except psycopg.OperationalError as e:
-                if conn.broken:
-                    raise CommitUnknown(
-                        f"the connection to PostgreSQL broke during COMMIT while {doing}: "
-                        f"the commit may or may not have been applied ({e})"
-                    ) from None
-                raise _unavailable(e, doing) from None  # refused: rolled back
-            return result
-        finally:
-            self._put_back(conn)
+                try:
+                    with conn.pipeline():
+                        conn.execute("BEGIN")
+                        if not (self._sync if sync is None else sync):
+                            conn.execute("SET LOCAL synchronous_commit = off")
+                        result = fn(conn)
+                except psycopg.OperationalError as e:
+                    self._abort(conn)
+                    if attempt == 1 and conn.broken:
+                        continue
+                    raise _unavailable(e, doing) from None
+                except BaseException:
+                    self._abort(conn)
+                    raise
+                try:
+                    conn.execute("COMMIT")
+                except psycopg.OperationalError as e:
+                    if conn.broken:
+                        raise CommitUnknown(
+                            f"the connection to PostgreSQL broke during COMMIT while {doing}: "
+                            f"the commit may or may not have been applied ({e})"
+                        ) from None
+                    raise _unavailable(e, doing) from None  # refused: rolled back
+                return result
+            finally:
+                self._put_back(conn)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
     def _abort(conn: psycopg.Connection[Any]) -> None:
