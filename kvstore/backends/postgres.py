@@ -445,9 +445,11 @@ class PostgresStore(FetchingStore, AtomicKVStore):
         """A snapshot and the commit version it shows (read inside it: they agree)."""
         conn = self._conn()
         try:
-            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            # The snapshot is taken by the first statement: this one.
-            row = conn.execute(self._sql.meta_get, (_VERSION_KEY,), binary=True).fetchone()
+            with conn.pipeline():  # one round trip for both
+                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                # The snapshot is taken by the first statement: this one.
+                cur = conn.execute(self._sql.meta_get, (_VERSION_KEY,), binary=True)
+            row = cur.fetchone()
         except psycopg.OperationalError as e:
             self._abort(conn)
             self._put_back(conn)
