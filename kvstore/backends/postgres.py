@@ -34,6 +34,7 @@ try:
     import psycopg
     import psycopg_pool
     from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict
 except ImportError as _e:  # pragma: no cover - depends on the installed extras
     raise ImportError(
         "kvstore.backends.postgres needs psycopg 3 and psycopg_pool: "
@@ -145,7 +146,9 @@ class PostgresStore(FetchingStore, AtomicKVStore):
 
     ``dsn`` is a libpq connection string or ``postgresql://`` URL; ``table`` names the data
     table (created when missing, with ``<table>_meta`` for the commit log); ``pool_size`` is
-    the most connections this object opens (each open snapshot holds one).  ``sync=False``
+    the most connections this object pools (each open snapshot holds one; when all are in
+    use, an operation waits up to ``connect_timeout`` for one, then opens an unpooled
+    connection for itself rather than fail).  ``sync=False``
     commits with ``synchronous_commit = off`` (a server crash may lose the latest commits,
     never half of one); ``connect_timeout`` bounds how long an unreachable server is waited
     for before :class:`~kvstore.StoreUnavailable`.  Thread safe.
@@ -184,6 +187,10 @@ class PostgresStore(FetchingStore, AtomicKVStore):
         self._snapshots: weakref.WeakSet[PostgresSnapshot] = weakref.WeakSet()
         self._lock = threading.Lock()
         self._direct: set[int] = set()  # ids of connections made outside the pool (_conn)
+        try:
+            conninfo_to_dict(dsn)
+        except psycopg.ProgrammingError as e:
+            raise ValueError(f"dsn is not a valid PostgreSQL connection string: {e}") from None
         try:
             self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] = (
                 psycopg_pool.ConnectionPool(

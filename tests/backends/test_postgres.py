@@ -108,6 +108,8 @@ def test_bad_arguments_name_themselves(pg_dsn: str) -> None:
         PostgresStore(pg_dsn, table=5)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="dsn"):
         PostgresStore(b"postgresql://x")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="dsn"):
+        PostgresStore("host=x nonsense")
     with pytest.raises(ValueError, match="pool_size"):
         PostgresStore(pg_dsn, pool_size=0)
     with pytest.raises(ValueError, match="table"):
