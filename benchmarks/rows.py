@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from benchmarks import core, graph, records, regions, transactions, views
+from benchmarks import core, graph, postgres, records, regions, transactions, views
 from benchmarks.harness import Row, Target
 from benchmarks.p1 import P1_ROWS
 from benchmarks.peers import PEER_ROWS
@@ -95,6 +95,23 @@ ROWS: tuple[Row, ...] = (
     ),
     *P1_ROWS,
     *PEER_ROWS,
+    # S1: printed, not judged (a round trip against a memory read); S1d checks growth.
+    Row("S1a", "postgres", "R2 tx get: PostgresStore", _ratio(0.0, "printed"), postgres.s1a_tx_get),
+    Row("S1b", "postgres", "R4 commit: PostgresStore", _ratio(0.0, "printed"), postgres.s1b_commit),
+    Row(
+        "S1c",
+        "postgres",
+        "R6 small txns: PostgresStore",
+        _ratio(0.0, "printed"),
+        postgres.s1c_small_txns,
+    ),
+    Row(
+        "S1d",
+        "postgres",
+        "commits, 8 vs 1 client processes",
+        _ratio(1.0, "grows with clients"),
+        postgres.s1d_processes,
+    ),
 )
 
 

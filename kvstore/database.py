@@ -318,8 +318,12 @@ class Database(Closeable):
         self._owns_store = owns_store
         self._durability = durability
         self._log: CommitLog
+        make_log = getattr(store, "_make_commit_log", None)
         if isinstance(store, LMDBStore):
             self._log = StoreLog(store, history_seconds, history_commits, history_bytes)
+        elif make_log is not None:
+            # A store shared beyond this process (PostgreSQL) keeps the log itself.
+            self._log = make_log(history_seconds, history_commits, history_bytes)
         else:
             self._log = LocalLog(store, history_seconds, history_commits, history_bytes)
         self._sync: bool | None = True if durability == "sync" else None
@@ -596,10 +600,17 @@ def _backoff(attempt: int) -> float:
 def _size_of(store: AtomicKVStore) -> int:
     if isinstance(store, LMDBStore):
         return store.size_bytes()
+    size_bytes = getattr(store, "size_bytes", None)
+    if callable(size_bytes):
+        return int(size_bytes())
     if isinstance(store, MemoryStore):
         with store.get_range() as it:
             return sum(len(k) + len(v) for k, v in it)
     return 0
+
+
+def _is_postgres_url(path: object) -> bool:
+    return isinstance(path, str) and path.startswith(("postgresql://", "postgres://"))
 
 
 def open(
@@ -612,8 +623,16 @@ def open(
     map_size: int | None = None,
     readonly: bool = False,
     create: bool = True,
+    table: str | None = None,
 ) -> Database:
-    """Open a database: LMDB at ``path`` (a directory), or in memory when ``path`` is None."""
+    """Open a database: LMDB at ``path`` (a directory), in memory when ``path`` is None.
+
+    A ``postgresql://`` (or ``postgres://``) URL opens a
+    :class:`~kvstore.backends.postgres.PostgresStore` (``table`` names its table), whose
+    commit log lives in the database: conflicts are detected between clients on every
+    machine.  ``durability="sync"`` commits with the server's ``synchronous_commit``;
+    ``"async"`` and ``"none"`` with ``synchronous_commit = off``.
+    """
     _check_durability(durability)
     check_number(history_seconds, "history_seconds", minimum=0)
     check_int(history_commits, "history_commits", minimum=1, maximum=MAX_HISTORY_COMMITS)
@@ -623,8 +642,17 @@ def open(
     if map_size is not None:
         check_map_size(map_size)
     store: AtomicKVStore
+    if table is not None and not _is_postgres_url(path):
+        raise ValueError("table is only for a postgresql:// URL")
     if path is None:
         store = MemoryStore()
+    elif _is_postgres_url(path):
+        assert isinstance(path, str)
+        if readonly or map_size is not None:
+            raise ValueError("readonly and map_size are LMDB options, not for PostgreSQL")
+        from kvstore.backends.postgres import PostgresStore  # optional extra: only when asked
+
+        store = PostgresStore(path, table=table or "kvstore", sync=durability == "sync")
     else:
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"path must be a str or os.PathLike, not {type(path).__name__}")

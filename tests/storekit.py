@@ -57,6 +57,18 @@ def lmdb_store(tmp: Path) -> Iterator[KVStore]:
 
 
 @contextlib.contextmanager
+def postgres_store(tmp: Path) -> Iterator[KVStore]:
+    """A PostgresStore on a fresh table of the session's throwaway cluster (tests/pgserver)."""
+    from tests import pgserver
+
+    dsn = pgserver.dsn()
+    from kvstore.backends.postgres import PostgresStore
+
+    with PostgresStore(dsn, table=pgserver.fresh_table(), sync=False) as store:
+        yield store
+
+
+@contextlib.contextmanager
 def view_over(inner: StoreFactory, tmp: Path) -> Iterator[KVStore]:
     from kvstore.view import MutableView
 
@@ -76,6 +88,12 @@ def memory_view(tmp: Path) -> Iterator[KVStore]:
 @contextlib.contextmanager
 def lmdb_view(tmp: Path) -> Iterator[KVStore]:
     with view_over(lmdb_store, tmp) as view:
+        yield view
+
+
+@contextlib.contextmanager
+def postgres_view(tmp: Path) -> Iterator[KVStore]:
+    with view_over(postgres_store, tmp) as view:
         yield view
 
 
@@ -108,6 +126,17 @@ def lmdb_transaction(tmp: Path) -> Iterator[KVStore]:
 
 
 @contextlib.contextmanager
+def postgres_transaction(tmp: Path) -> Iterator[KVStore]:
+    import kvstore
+    from tests import pgserver
+
+    with kvstore.open(pgserver.dsn(), table=pgserver.fresh_table(), durability="none") as db:
+        tx = db.transaction()
+        yield tx
+        tx.rollback()
+
+
+@contextlib.contextmanager
 def prefix_store(tmp: Path) -> Iterator[KVStore]:
     from kvstore.backends.memory import MemoryStore
     from kvstore.prefix import PrefixStore
@@ -130,10 +159,13 @@ FACTORIES: dict[str, StoreFactory] = {
     "tx-memory": memory_transaction,
     "tx-lmdb": lmdb_transaction,
     "prefix": prefix_store,
+    "postgres": postgres_store,
+    "view-postgres": postgres_view,
+    "tx-postgres": postgres_transaction,
 }
 
 #: Factories whose stores are AtomicKVStores (snapshot + atomic apply).
-ATOMIC = ["memory", "lmdb"]
+ATOMIC = ["memory", "lmdb", "postgres"]
 
 
 def as_nobody(fn: Callable[[], bool]) -> int:

@@ -22,7 +22,23 @@ from kvstore import (
     Writes,
 )
 from kvstore.counters import decode_counter, encode_counter
+from tests import pgserver
 from tests.serializability import ACCOUNTS, START, check_history, run_workers
+
+#: Where a database shared by processes lives: a path or URL, and the options to open it.
+Target = tuple[str, dict[str, str]]
+
+
+@pytest.fixture(params=["lmdb", "postgres"])
+def shared(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
+    """A database several processes can open: an LMDB path, or a PostgreSQL URL and table."""
+    if request.param == "postgres":
+        return pgserver.dsn(), {"table": pgserver.fresh_table()}
+    return str(tmp_path / "db"), {}
+
+
+def _open(target: Target, durability: str = "none") -> Database:
+    return kvstore.open(target[0], durability=durability, **target[1])  # type: ignore[arg-type]
 
 
 # -- basics --------------------------------------------------------------------------------------
@@ -320,8 +336,8 @@ def test_delta_recorded_in_a_transaction_ships_to_another_database(tmp_path: Pat
 
 
 # -- group commit --------------------------------------------------------------------------------
-def test_concurrent_committers_each_get_their_outcome(tmp_path: Path) -> None:
-    with kvstore.open(tmp_path / "db", durability="sync") as db:
+def test_concurrent_committers_each_get_their_outcome(shared: Target) -> None:
+    with _open(shared, durability="sync") as db:
         results: dict[int, str] = {}
 
         def worker(n: int) -> None:
@@ -352,24 +368,26 @@ def test_concurrent_committers_each_get_their_outcome(tmp_path: Path) -> None:
 
 
 # -- serializability checker (tests/serializability.py) ----------------------------------------
-def _process_worker(path: str, seed: int, n: int, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    queue.put(run_workers(path, None, seed, n))
+def _process_worker(target: Target, seed: int, n: int, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    with _open(target) as db:
+        queue.put(run_workers(None, db, seed, n))
 
 
 @pytest.mark.slow
-def test_serializable_across_threads_and_processes(tmp_path: Path) -> None:
-    path = str(tmp_path / "db")
-    with kvstore.open(path, durability="none") as db, db.transaction() as tx:
+def test_serializable_across_threads_and_processes(shared: Target) -> None:
+    with _open(shared) as db, db.transaction() as tx:
         for a in ACCOUNTS:
             tx.put(a, encode_counter(START))
         tx.put(b"ops", encode_counter(0))
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_process_worker, args=(path, 100 + i, 60, queue)) for i in range(2)]
+    procs = [
+        ctx.Process(target=_process_worker, args=(shared, 100 + i, 60, queue)) for i in range(2)
+    ]
     for p in procs:
         p.start()
     history: list[tuple[int, dict[str, object], bytes]] = []
-    with kvstore.open(path, durability="none") as db:
+    with _open(shared) as db:
         lock = threading.Lock()
 
         def thread_worker(seed: int) -> None:
@@ -395,8 +413,8 @@ def test_serializable_across_threads_and_processes(tmp_path: Path) -> None:
     assert decode_counter(final[b"ops"]) == ops
 
 
-def _counter_worker(path: str, n: int) -> None:
-    with kvstore.open(path, durability="none") as db:
+def _counter_worker(target: Target, n: int) -> None:
+    with _open(target) as db:
         for _ in range(n):
             tx = db.transaction()
             tx.adjust_counter(b"count", 1)
@@ -404,29 +422,27 @@ def _counter_worker(path: str, n: int) -> None:
 
 
 @pytest.mark.slow
-def test_counters_from_processes_never_conflict(tmp_path: Path) -> None:
-    path = str(tmp_path / "db")
-    with kvstore.open(path, durability="none") as db, db.transaction() as tx:
+def test_counters_from_processes_never_conflict(shared: Target) -> None:
+    with _open(shared) as db, db.transaction() as tx:
         tx.put(b"count", encode_counter(0))
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_counter_worker, args=(path, 200)) for _ in range(3)]
+    procs = [ctx.Process(target=_counter_worker, args=(shared, 200)) for _ in range(3)]
     for p in procs:
         p.start()
     for p in procs:
         p.join(timeout=120)
         assert p.exitcode == 0
-    with kvstore.open(path) as db, db.transaction() as tx:
+    with _open(shared, durability="sync") as db, db.transaction() as tx:
         assert decode_counter(tx.get(b"count") or b"") == 600
 
 
-def test_transaction_sees_commits_from_another_process_for_conflicts(tmp_path: Path) -> None:
-    path = str(tmp_path / "db")
-    with kvstore.open(path, durability="none") as db:
+def test_transaction_sees_commits_from_another_process_for_conflicts(shared: Target) -> None:
+    with _open(shared) as db:
         tx = db.transaction()
         tx.get(b"k")
         tx.put(b"mine", b"1")
         ctx = multiprocessing.get_context("spawn")
-        p = ctx.Process(target=_counter_worker_put, args=(path,))
+        p = ctx.Process(target=_counter_worker_put, args=(shared,))
         p.start()
         p.join(timeout=60)
         assert p.exitcode == 0
@@ -434,8 +450,8 @@ def test_transaction_sees_commits_from_another_process_for_conflicts(tmp_path: P
             tx.commit()
 
 
-def _counter_worker_put(path: str) -> None:
-    with kvstore.open(path, durability="none") as db, db.transaction() as tx:
+def _counter_worker_put(target: Target) -> None:
+    with _open(target) as db, db.transaction() as tx:
         tx.put(b"k", b"from another process")
 
 

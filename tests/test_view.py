@@ -213,7 +213,8 @@ def test_view_over_view_and_applying_deltas() -> None:
     assert list(lower.get_range()) == list(upper.get_range())
 
 
-def test_memory_delta_applies_to_lmdb(tmp_path: Path) -> None:
+@pytest.mark.parametrize("target", ["lmdb", "postgres"])
+def test_memory_delta_applies_to_a_durable_store(tmp_path: Path, target: str) -> None:
     mem = base_with(b"a", b"b", b"c")
     view = MutableView(mem)
     view.put(b"a", b"A")
@@ -221,13 +222,22 @@ def test_memory_delta_applies_to_lmdb(tmp_path: Path) -> None:
     view.put(b"d", encode_counter(1))
     view.adjust_counter(b"d", 41)
     shipped = Writes.deserialize(view.writes.serialize())
-    from kvstore.backends.lmdb import LMDBStore
+    from tests.storekit import FACTORIES
 
-    with LMDBStore(tmp_path / "db", sync=False) as lmdb:
+    with FACTORIES[target](tmp_path) as durable:
         for k in (b"a", b"b", b"c"):
-            lmdb.put(k, b"base-" + k)
-        lmdb.apply(shipped)
-        assert list(lmdb.get_range()) == list(view.get_range())
+            durable.put(k, b"base-" + k)
+        durable.apply(shipped)
+        assert list(durable.get_range()) == list(view.get_range())
+
+    # A view over the durable store itself merges the same way.
+    with FACTORIES[target](tmp_path / "again") as durable:
+        for k in (b"a", b"b", b"c"):
+            durable.put(k, b"base-" + k)
+        over = MutableView(durable)
+        over.apply(shipped)
+        assert list(over.get_range(reverse=True)) == list(view.get_range(reverse=True))
+        assert list(durable.get_range()) == [(k, b"base-" + k) for k in (b"a", b"b", b"c")]
 
 
 # -- iteration while the view changes -----------------------------------------------------------

@@ -120,8 +120,15 @@ def test_constructor_arguments(tmp_path: Path) -> None:
         ConcurrentMemory(5)  # type: ignore[arg-type]
 
 
-def test_shares_a_database_and_read_only(tmp_path: Path) -> None:
-    with kvstore.open(tmp_path / "db") as db:
+@pytest.mark.parametrize("where", ["lmdb", "postgres"])
+def test_shares_a_database_and_read_only(tmp_path: Path, where: str) -> None:
+    from tests import pgserver
+
+    if where == "postgres":
+        db = kvstore.open(pgserver.dsn(), table=pgserver.fresh_table(), durability="none")
+    else:
+        db = kvstore.open(tmp_path / "db")
+    with db:
         with ConcurrentMemory(db) as w:
             w.learn_concept(cid(1), b"x")
         with ConcurrentMemory(db, read_only=True) as r:

@@ -1,0 +1,681 @@
+"""``PostgresStore``: the scale-out backend, a store in one PostgreSQL table (psycopg 3).
+
+Schema (see docs/postgres.md): the user data lives in ``<table>`` as ``(k bytea PRIMARY KEY,
+v bytea NOT NULL)`` — ``bytea`` compares as ``memcmp``, so the primary key's B-tree is in
+the store's key order and serves range scans both ways.  Range iterators read in batches
+with keyset pagination (``WHERE k > last ORDER BY k LIMIT n``, never ``OFFSET``), so a scan
+holds nothing open between batches and is weakly consistent.  The commit log of
+:class:`~kvstore.Database` lives beside it in ``<table>_meta`` (same shape), so every
+client on every machine validates against the same history.
+
+``apply()`` is one PostgreSQL transaction: removes (single keys with one ``= ANY``, ranges
+one ``DELETE`` each), puts (one ``INSERT ... SELECT FROM unnest ... ON CONFLICT``), and
+counter adjustments (one ``UPDATE ... FROM unnest``, computed server-side, no read round
+trip), sent in one pipeline.  ``snapshot()`` is a ``REPEATABLE READ READ ONLY`` transaction
+held on its own pooled connection until closed.
+
+Failures: a server that cannot be reached, or a connection that breaks before ``COMMIT`` is
+sent, raises :class:`~kvstore.StoreUnavailable` (PostgreSQL aborts the transaction: nothing
+was applied).  A connection that breaks while ``COMMIT`` is in flight raises
+:class:`~kvstore.CommitUnknown`: the commit may or may not have happened, and it is never
+retried.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import threading
+import weakref
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
+
+try:
+    import psycopg
+    import psycopg_pool
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict
+except ImportError as _e:  # pragma: no cover - depends on the installed extras
+    raise ImportError(
+        "kvstore.backends.postgres needs psycopg 3 and psycopg_pool: "
+        "pip install 'kvstore-delta[postgres]'"
+    ) from _e
+
+from kvstore.commitlog import CommitLog, LogBatch
+from kvstore.counters import check_amount, wrap64
+from kvstore.errors import CommitUnknown, StoreClosed, StoreUnavailable
+from kvstore.keys import check_bounds, check_key, check_value
+from kvstore.ranges import KeyRange
+from kvstore.store import (
+    AtomicKVStore,
+    FetchingStore,
+    KVPair,
+    KVStore,
+    ReadOnlyStore,
+    checked_mutations,
+    make_pair,
+)
+from kvstore.validate import check_bool, check_int, check_number, check_optional_bool
+
+if TYPE_CHECKING:
+    from kvstore.mutations import Mutations
+
+__all__ = ["PostgresLog", "PostgresSnapshot", "PostgresStore"]
+
+T = TypeVar("T")
+
+_TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: PostgreSQL identifiers are at most 63 bytes; ``_meta`` is appended for the log table.
+_MAX_TABLE_NAME = 63 - len("_meta")
+#: The key of the commit counter in the meta table (the same key the LMDB log uses).
+_VERSION_KEY = b"commit/version"
+_U64 = struct.Struct(">Q")
+
+# Counter arithmetic on the server: decode 8 big-endian bytes as int8, add in numeric (no
+# overflow), wrap into the signed 64-bit range like a Java long, encode with int8send.
+_ADD_WRAPPED = (
+    "int8send((mod(mod(('x' || encode(t.v, 'hex'))::bit(64)::int8::numeric + a.amount"
+    " + 9223372036854775808, 18446744073709551616) + 18446744073709551616,"
+    " 18446744073709551616) - 9223372036854775808)::int8)"
+)
+
+
+def _unavailable(exc: BaseException | str, doing: str) -> StoreUnavailable:
+    return StoreUnavailable(f"PostgreSQL is unavailable while {doing}: {exc}".strip())
+
+
+class _Statements:
+    """The SQL of one store, composed once with its table names quoted."""
+
+    def __init__(self, table: str) -> None:
+        t = sql.Identifier(table)
+        m = sql.Identifier(table + "_meta")
+        self.create = [
+            sql.SQL("CREATE TABLE IF NOT EXISTS {} (k bytea PRIMARY KEY, v bytea NOT NULL)").format(
+                t
+            ),
+            sql.SQL("CREATE TABLE IF NOT EXISTS {} (k bytea PRIMARY KEY, v bytea NOT NULL)").format(
+                m
+            ),
+            sql.SQL("INSERT INTO {} (k, v) VALUES (%s, %s) ON CONFLICT (k) DO NOTHING").format(m),
+        ]
+        self.get = sql.SQL("SELECT v FROM {} WHERE k = %s").format(t)
+        fetch: dict[tuple[bool, bool], sql.Composed] = {}
+        for reverse in (False, True):
+            order = sql.SQL("DESC" if reverse else "ASC")
+            fetch[reverse, False] = sql.SQL(
+                "SELECT k, v FROM {} WHERE k >= %s ORDER BY k {} LIMIT %s"
+            ).format(t, order)
+            fetch[reverse, True] = sql.SQL(
+                "SELECT k, v FROM {} WHERE k >= %s AND k < %s ORDER BY k {} LIMIT %s"
+            ).format(t, order)
+        self.fetch = fetch
+        self.put = sql.SQL(
+            "INSERT INTO {} (k, v) VALUES (%s, %s) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v"
+        ).format(t)
+        self.remove = sql.SQL("DELETE FROM {} WHERE k = %s").format(t)
+        self.remove_keys = sql.SQL("DELETE FROM {} WHERE k = ANY(%s::bytea[])").format(t)
+        self.remove_from = sql.SQL("DELETE FROM {} WHERE k >= %s").format(t)
+        self.remove_between = sql.SQL("DELETE FROM {} WHERE k >= %s AND k < %s").format(t)
+        self.put_many = sql.SQL(
+            "INSERT INTO {} (k, v) SELECT * FROM unnest(%s::bytea[], %s::bytea[])"
+            " ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v"
+        ).format(t)
+        self.adjust_many = sql.SQL(
+            "UPDATE {} AS t SET v = " + _ADD_WRAPPED + " FROM unnest(%s::bytea[], %s::int8[])"
+            " AS a(k, amount) WHERE t.k = a.k AND length(t.v) = 8"
+        ).format(t)
+        self.size = sql.SQL(
+            "SELECT pg_total_relation_size(%s::regclass) + pg_total_relation_size(%s::regclass)"
+        )
+        self.meta_get = sql.SQL("SELECT v FROM {} WHERE k = %s").format(m)
+        self.meta_lock = sql.SQL("SELECT v FROM {} WHERE k = %s FOR UPDATE").format(m)
+        self.meta_range_from = sql.SQL("SELECT k, v FROM {} WHERE k >= %s ORDER BY k").format(m)
+        self.meta_range = sql.SQL(
+            "SELECT k, v FROM {} WHERE k >= %s AND k < %s ORDER BY k"
+        ).format(m)
+        self.meta_put_many = sql.SQL(
+            "INSERT INTO {} (k, v) SELECT * FROM unnest(%s::bytea[], %s::bytea[])"
+            " ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v"
+        ).format(m)
+        self.meta_delete_many = sql.SQL("DELETE FROM {} WHERE k = ANY(%s::bytea[])").format(m)
+
+
+class PostgresStore(FetchingStore, AtomicKVStore):
+    """An :class:`~kvstore.AtomicKVStore` in a PostgreSQL table, shared by every client.
+
+    ``dsn`` is a libpq connection string or ``postgresql://`` URL; ``table`` names the data
+    table (created when missing, with ``<table>_meta`` for the commit log); ``pool_size`` is
+    the most connections this object pools (each open snapshot holds one; when all are in
+    use, an operation waits up to ``connect_timeout`` for one, then opens an unpooled
+    connection for itself rather than fail).  ``sync=False``
+    commits with ``synchronous_commit = off`` (a server crash may lose the latest commits,
+    never half of one); ``connect_timeout`` bounds how long an unreachable server is waited
+    for before :class:`~kvstore.StoreUnavailable`.  Thread safe.
+    """
+
+    #: Batches of a range scan: each is one ``SELECT ... LIMIT``; bigger means fewer trips.
+    _max_batch = 4096
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        table: str = "kvstore",
+        pool_size: int = 16,
+        sync: bool = True,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        if not isinstance(dsn, str):
+            raise TypeError(f"dsn must be a str, not {type(dsn).__name__}")
+        if not isinstance(table, str):
+            raise TypeError(f"table must be a str, not {type(table).__name__}")
+        if not _TABLE_NAME.fullmatch(table) or len(table) > _MAX_TABLE_NAME:
+            raise ValueError(
+                f"table must be a plain SQL identifier (letters, digits, _; at most "
+                f"{_MAX_TABLE_NAME} characters), not {table!r}"
+            )
+        pool_size = check_int(pool_size, "pool_size", minimum=1, maximum=10_000)
+        check_bool(sync, "sync")
+        connect_timeout = check_number(connect_timeout, "connect_timeout", minimum=0.001)
+        self._dsn = dsn
+        self._table = table
+        self._sync = sync
+        self._timeout = connect_timeout
+        self._sql = _Statements(table)
+        self._closed = False
+        self._snapshots: weakref.WeakSet[PostgresSnapshot] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._direct: set[int] = set()  # ids of connections made outside the pool (_conn)
+        try:
+            conninfo_to_dict(dsn)
+        except psycopg.ProgrammingError as e:
+            raise ValueError(f"dsn is not a valid PostgreSQL connection string: {e}") from None
+        try:
+            self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] = (
+                psycopg_pool.ConnectionPool(
+                    dsn,
+                    min_size=1,
+                    max_size=pool_size,
+                    kwargs={"autocommit": True, "connect_timeout": max(1, round(connect_timeout))},
+                    timeout=connect_timeout,
+                    open=False,
+                    name=f"kvstore-{table}",
+                )
+            )
+        except psycopg.ProgrammingError as e:
+            raise ValueError(f"dsn is not a valid PostgreSQL connection string: {e}") from None
+        try:
+            # One direct attempt first: a refused or unknown server fails now, with its reason,
+            # instead of after the pool's connect-retry loop times out.
+            refused = self._why_unreachable()
+            if refused is not None:
+                raise _unavailable(refused, "connecting")
+            try:
+                self._pool.open(wait=True, timeout=connect_timeout)
+            except psycopg_pool.PoolTimeout:
+                raise _unavailable(
+                    self._why_unreachable() or "the pool timed out", "connecting"
+                ) from None
+            self._create_schema()
+        except BaseException:
+            self._pool.close()
+            raise
+
+    def _why_unreachable(self) -> BaseException | None:
+        """Why a direct connection attempt fails, or ``None`` when it succeeds."""
+        try:
+            psycopg.connect(self._dsn, connect_timeout=max(1, round(self._timeout))).close()
+        except psycopg.Error as e:
+            return e
+        return None
+
+    # -- connections -------------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosed("the PostgresStore is closed")
+
+    def _conn(self) -> psycopg.Connection[Any]:
+        """A connection (autocommit), or StoreUnavailable when none can be had.
+
+        Normally a pooled one.  When the pool times out but the server answers a direct
+        attempt (just after a restart, the pool is still backing off between reconnects), the
+        direct connection is used for this one operation and closed afterwards.
+        """
+        self._check_open()
+        try:
+            return self._pool.getconn(timeout=self._timeout)
+        except psycopg_pool.PoolClosed:
+            raise StoreClosed("the PostgresStore is closed") from None
+        except psycopg_pool.PoolTimeout:
+            pass
+        except psycopg.OperationalError as e:
+            raise _unavailable(e, "connecting") from None
+        try:
+            conn = psycopg.connect(
+                self._dsn, autocommit=True, connect_timeout=max(1, round(self._timeout))
+            )
+        except psycopg.Error as e:
+            raise _unavailable(e, "connecting") from None
+        with self._lock:
+            self._direct.add(id(conn))
+        return conn
+
+    def _put_back(self, conn: psycopg.Connection[Any]) -> None:
+        with self._lock:
+            direct = id(conn) in self._direct
+            self._direct.discard(id(conn))
+        if direct:
+            conn.close()
+            return
+        try:
+            self._pool.putconn(conn)
+        except psycopg_pool.PoolClosed:  # pragma: no cover - close() raced us
+            conn.close()
+
+    def _read(self, fn: Callable[[psycopg.Connection[Any]], T], doing: str) -> T:
+        """Run a read on a pooled connection; a dead pooled connection is retried once.
+
+        Reads change nothing, so running one again on a fresh connection is always safe;
+        after a server restart every idle pooled connection is dead, and this hides that.
+        """
+        for attempt in (1, 2):
+            conn = self._conn()
+            try:
+                return fn(conn)
+            except psycopg.OperationalError as e:
+                if attempt == 2 or not conn.broken:
+                    raise _unavailable(e, doing) from None
+            finally:
+                self._put_back(conn)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _write(
+        self, fn: Callable[[psycopg.Connection[Any]], T], sync: bool | None, doing: str
+    ) -> T:
+        """Run ``fn`` in one transaction and commit it; classify failures (see module doc).
+
+        A connection found broken before ``COMMIT`` was sent is replaced and ``fn`` run once
+        more from scratch: PostgreSQL aborted that transaction, so nothing of it happened
+        (after a server restart, every idle pooled connection is dead).  A break during
+        ``COMMIT`` is never retried: it raises :class:`~kvstore.CommitUnknown`.
+        """
+        for attempt in (1, 2):
+            conn = self._conn()
+            try:
+                try:
+                    with conn.pipeline():
+                        conn.execute("BEGIN")
+                        if not (self._sync if sync is None else sync):
+                            conn.execute("SET LOCAL synchronous_commit = off")
+                        result = fn(conn)
+                except psycopg.OperationalError as e:
+                    self._abort(conn)
+                    if attempt == 1 and conn.broken:
+                        continue
+                    raise _unavailable(e, doing) from None
+                except BaseException:
+                    self._abort(conn)
+                    raise
+                try:
+                    conn.execute("COMMIT")
+                except psycopg.OperationalError as e:
+                    if conn.broken:
+                        raise CommitUnknown(
+                            f"the connection to PostgreSQL broke during COMMIT while {doing}: "
+                            f"the commit may or may not have been applied ({e})"
+                        ) from None
+                    raise _unavailable(e, doing) from None  # refused: rolled back
+                return result
+            finally:
+                self._put_back(conn)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _abort(conn: psycopg.Connection[Any]) -> None:
+        if not conn.broken:
+            try:
+                conn.execute("ROLLBACK")
+            except psycopg.Error:  # pragma: no cover - the connection died meanwhile
+                pass
+
+    def _create_schema(self) -> None:
+        s = self._sql
+
+        def create(conn: psycopg.Connection[Any]) -> None:
+            # Several clients may create the same table at once: serialize the DDL.
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (0x6B7673746F7265,))
+            for stmt in s.create[:2]:
+                conn.execute(stmt)
+            conn.execute(s.create[2], (_VERSION_KEY, _U64.pack(0)))
+
+        try:
+            self._write(create, None, "creating the tables")
+        except CommitUnknown as e:  # DDL is idempotent: say it plainly
+            raise StoreUnavailable(str(e)) from None
+
+    # -- reads -------------------------------------------------------------------------------
+    def _fetch(self, lo: bytes, hi: bytes | None, reverse: bool, limit: int) -> list[KVPair]:
+        stmt = self._sql.fetch[reverse, hi is not None]
+        params = (lo, limit) if hi is None else (lo, hi, limit)
+
+        def run(conn: psycopg.Connection[Any]) -> list[KVPair]:
+            rows = conn.execute(stmt, params, binary=True).fetchall()
+            return list(map(make_pair, rows))
+
+        return self._read(run, "reading a range")
+
+    def get(self, key: bytes) -> bytes | None:
+        key = check_key(key)
+        stmt = self._sql.get
+
+        def run(conn: psycopg.Connection[Any]) -> bytes | None:
+            row = conn.execute(stmt, (key,), binary=True).fetchone()
+            return None if row is None else row[0]
+
+        return self._read(run, "reading a key")
+
+    # -- writes ------------------------------------------------------------------------------
+    def put(self, key: bytes, value: bytes) -> None:
+        key = check_key(key)
+        value = check_value(value)
+        stmt = self._sql.put
+        self._write(lambda c: c.execute(stmt, (key, value)), None, "writing a key")
+
+    def remove(self, key: bytes) -> None:
+        key = check_key(key)
+        stmt = self._sql.remove
+        self._write(lambda c: c.execute(stmt, (key,)), None, "removing a key")
+
+    def remove_range(self, min_key: bytes | None = None, max_key: bytes | None = None) -> None:
+        lo, hi = check_bounds(min_key, max_key)
+        self._write(lambda c: self._remove_ranges(c, [KeyRange(lo, hi)]), None, "removing")
+
+    def adjust_counter(self, key: bytes, amount: int) -> None:
+        key = check_key(key)
+        amount = check_amount(amount)
+        stmt = self._sql.adjust_many
+        self._write(lambda c: c.execute(stmt, ([key], [amount])), None, "adjusting a counter")
+
+    def _remove_ranges(self, conn: psycopg.Connection[Any], ranges: list[KeyRange]) -> None:
+        s = self._sql
+        singles = [r.min_key for r in ranges if r.is_single_key()]
+        if singles:
+            conn.execute(s.remove_keys, (singles,))
+        for r in ranges:
+            if r.is_single_key():
+                continue
+            if r.max_key is None:
+                conn.execute(s.remove_from, (r.min_key,))
+            else:
+                conn.execute(s.remove_between, (r.min_key, r.max_key))
+
+    def _apply_in(self, conn: psycopg.Connection[Any], mutations: Mutations) -> None:
+        """Send ``mutations`` as part of the open transaction on ``conn`` (a few statements)."""
+        removes, puts, adjusts = checked_mutations(mutations)
+        s = self._sql
+        if removes:
+            self._remove_ranges(conn, removes)
+        if puts:
+            if len(puts) > 1:
+                # ON CONFLICT may not touch a row twice: keep the last value of each key.
+                merged = dict(puts)
+                keys, values = list(merged), list(merged.values())
+            else:
+                keys, values = [puts[0][0]], [puts[0][1]]
+            conn.execute(s.put_many, (keys, values))
+        if adjusts:
+            sums: dict[bytes, int] = {}
+            for key, amount in adjusts:
+                sums[key] = wrap64(sums.get(key, 0) + amount)
+            conn.execute(s.adjust_many, (list(sums), list(sums.values())))
+
+    def apply(self, mutations: Mutations, sync: bool | None = None) -> None:
+        """Apply ``mutations`` in one PostgreSQL transaction: all of them or none.
+
+        Every item is checked before anything is sent.  ``sync=False`` commits with
+        ``synchronous_commit = off``; ``None`` keeps the store's setting.
+        """
+        check_optional_bool(sync, "sync")
+        checked = checked_mutations(mutations)
+        self._write(lambda c: self._apply_in(c, _Checked(*checked)), sync, "applying")
+
+    # -- snapshots ---------------------------------------------------------------------------
+    def snapshot(self) -> PostgresSnapshot:
+        """A read-only store frozen now: a REPEATABLE READ READ ONLY transaction.
+
+        It holds one pooled connection until ``close()``: close it promptly.
+        """
+        return self._begin_snapshot()[0]
+
+    def _begin_snapshot(self) -> tuple[PostgresSnapshot, int]:
+        """A snapshot and the commit version it shows (read inside it: they agree)."""
+        conn = self._conn()
+        try:
+            with conn.pipeline():  # one round trip for both
+                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                # The snapshot is taken by the first statement: this one.
+                cur = conn.execute(self._sql.meta_get, (_VERSION_KEY,), binary=True)
+            row = cur.fetchone()
+        except psycopg.OperationalError as e:
+            self._abort(conn)
+            self._put_back(conn)
+            raise _unavailable(e, "taking a snapshot") from None
+        except BaseException:
+            self._abort(conn)
+            self._put_back(conn)
+            raise
+        version = 0 if row is None else _U64.unpack(row[0])[0]
+        snap = PostgresSnapshot(self, conn)
+        with self._lock:
+            self._snapshots.add(snap)
+        return snap, version
+
+    def _release(self, conn: psycopg.Connection[Any]) -> None:
+        self._abort(conn)
+        self._put_back(conn)
+
+    # -- the commit log (internal hook for kvstore.database) ----------------------------------
+    def _make_commit_log(
+        self, keep_seconds: float, keep_commits: int, keep_bytes: int
+    ) -> PostgresLog:
+        """The log of :class:`~kvstore.Database`, kept in this store's meta table."""
+        return PostgresLog(self, keep_seconds, keep_commits, keep_bytes)
+
+    def _atomic(self, fn: Callable[[LogBatch], T], sync: bool | None) -> T:
+        """Run ``fn(batch)`` in ONE transaction holding the commit lock, and commit.
+
+        The first statement locks the version row (``SELECT ... FOR UPDATE``): committers
+        on every machine take turns, and each sees every earlier commit (READ COMMITTED
+        statements after the lock is granted see what its last holder committed).
+        """
+
+        def run(conn: psycopg.Connection[Any]) -> T:
+            batch = _PgBatch(self, conn)
+            result = fn(batch)
+            batch.flush()
+            return result
+
+        return self._write(run, sync, "committing")
+
+    # -- size and life cycle -----------------------------------------------------------------
+    def size_bytes(self) -> int:
+        """Disk space of the data and log tables with their indexes (pg_total_relation_size)."""
+        s = self._sql
+        names = (self._table, self._table + "_meta")
+
+        def run(conn: psycopg.Connection[Any]) -> int:
+            row = conn.execute(s.size, (f'"{names[0]}"', f'"{names[1]}"')).fetchone()
+            return int(row[0]) if row else 0
+
+        return self._read(run, "measuring the tables")
+
+    @property
+    def table(self) -> str:
+        return self._table
+
+    def close(self) -> None:
+        """Close open snapshots and the connection pool; later use raises StoreClosed."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            snaps = list(self._snapshots)
+        for snap in snaps:
+            snap.close()
+        self._pool.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<PostgresStore table={self._table!r} {state}>"
+
+
+class _Checked:
+    """Already checked mutations, so ``_apply_in`` does not check them twice."""
+
+    __slots__ = ("_a", "_p", "_r")
+
+    def __init__(
+        self, r: list[KeyRange], p: list[tuple[bytes, bytes]], a: list[tuple[bytes, int]]
+    ) -> None:
+        self._r, self._p, self._a = r, p, a
+
+    def remove_ranges(self) -> list[KeyRange]:
+        return self._r
+
+    def put_pairs(self) -> list[tuple[bytes, bytes]]:
+        return self._p
+
+    def adjust_pairs(self) -> list[tuple[bytes, int]]:
+        return self._a
+
+
+class PostgresSnapshot(ReadOnlyStore, FetchingStore):
+    """A frozen, read-only view of a :class:`PostgresStore`: one REPEATABLE READ transaction."""
+
+    _max_batch = 4096
+
+    def __init__(self, store: PostgresStore, conn: psycopg.Connection[Any]) -> None:
+        self._store = store
+        self._conn = conn
+        self._lock = threading.Lock()
+        self._finalizer = weakref.finalize(self, store._release, conn)
+
+    def _check_open(self) -> None:
+        if not self._finalizer.alive:
+            raise StoreClosed("the snapshot is closed")
+        self._store._check_open()
+
+    def _query(self, stmt: Any, params: tuple[Any, ...]) -> list[Any]:
+        with self._lock:
+            self._check_open()
+            try:
+                return self._conn.execute(stmt, params, binary=True).fetchall()
+            except psycopg.OperationalError as e:
+                raise _unavailable(e, "reading a snapshot") from None
+
+    def get(self, key: bytes) -> bytes | None:
+        key = check_key(key)
+        rows = self._query(self._store._sql.get, (key,))
+        return rows[0][0] if rows else None
+
+    def _fetch(self, lo: bytes, hi: bytes | None, reverse: bool, limit: int) -> list[KVPair]:
+        stmt = self._store._sql.fetch[reverse, hi is not None]
+        params = (lo, limit) if hi is None else (lo, hi, limit)
+        return list(map(make_pair, self._query(stmt, params)))
+
+    def meta_get(self, key: bytes) -> bytes | None:
+        """The meta table's value of ``key`` in this snapshot."""
+        rows = self._query(self._store._sql.meta_get, (key,))
+        return rows[0][0] if rows else None
+
+    def close(self) -> None:
+        with self._lock:
+            self._finalizer()
+
+    def __repr__(self) -> str:
+        state = "open" if self._finalizer.alive else "closed"
+        return f"<PostgresSnapshot {state}>"
+
+
+class _PgBatch:
+    """The :class:`~kvstore.commitlog.LogBatch` of one commit transaction.
+
+    The version row is locked by the first ``meta_get`` of it.  Data mutations are sent at
+    once (pipelined); metadata writes are buffered and sent by :meth:`flush` as one upsert and
+    one delete, so a commit costs a few round trips whatever it logs.
+    """
+
+    def __init__(self, store: PostgresStore, conn: psycopg.Connection[Any]) -> None:
+        self._store = store
+        self._conn = conn
+        self._puts: dict[bytes, bytes] = {}
+        self._deletes: set[bytes] = set()
+        self._locked = False
+
+    def apply(self, mutations: Mutations) -> None:
+        self._store._apply_in(self._conn, mutations)
+
+    def _lock_version(self) -> None:
+        if not self._locked:
+            self._conn.execute(self._store._sql.meta_lock, (_VERSION_KEY,))
+            self._locked = True
+
+    def meta_get(self, key: bytes) -> bytes | None:
+        if key in self._deletes:
+            return None
+        if key in self._puts:
+            return self._puts[key]
+        s = self._store._sql
+        if key == _VERSION_KEY and not self._locked:
+            self._locked = True
+            row = self._conn.execute(s.meta_lock, (key,), binary=True).fetchone()
+        else:
+            row = self._conn.execute(s.meta_get, (key,), binary=True).fetchone()
+        return None if row is None else row[0]
+
+    def meta_put(self, key: bytes, value: bytes) -> None:
+        self._deletes.discard(key)
+        self._puts[key] = value
+
+    def meta_delete(self, key: bytes) -> None:
+        self._puts.pop(key, None)
+        self._deletes.add(key)
+
+    def meta_range(self, min_key: bytes, max_key: bytes | None) -> Iterator[tuple[bytes, bytes]]:
+        s = self._store._sql
+        if max_key is None:
+            rows = self._conn.execute(s.meta_range_from, (min_key,), binary=True).fetchall()
+        else:
+            rows = self._conn.execute(s.meta_range, (min_key, max_key), binary=True).fetchall()
+        found = {k: v for k, v in rows if k not in self._deletes}
+        for k, v in self._puts.items():
+            if k >= min_key and (max_key is None or k < max_key):
+                found[k] = v
+        for k in sorted(found):
+            yield k, found[k]
+
+    def flush(self) -> None:
+        """Send the buffered metadata writes (inside the same transaction)."""
+        self._lock_version()
+        s = self._store._sql
+        if self._deletes:
+            self._conn.execute(s.meta_delete_many, (list(self._deletes),))
+        if self._puts:
+            self._conn.execute(s.meta_put_many, (list(self._puts), list(self._puts.values())))
+
+
+class PostgresLog(CommitLog):
+    """The commit log kept in a PostgresStore's meta table, shared by every client."""
+
+    def __init__(
+        self, store: PostgresStore, keep_seconds: float, keep_commits: int, keep_bytes: int
+    ) -> None:
+        super().__init__(keep_seconds, keep_commits, keep_bytes)
+        self._store = store
+
+    def begin(self) -> tuple[KVStore, int]:
+        return self._store._begin_snapshot()
+
+    def atomic(self, fn: Callable[[LogBatch], T], sync: bool | None) -> T:
+        return self._store._atomic(fn, sync)

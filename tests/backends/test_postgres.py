@@ -1,0 +1,280 @@
+"""PostgresStore specifics: schema, arguments, and failures on a real, throwaway cluster.
+
+The conformance suite (tests/test_conformance.py) and the transaction tests already run on
+PostgreSQL; this file covers what only a server backend has: an unreachable server, a
+restart, a connection dropped before or during ``COMMIT``, and many clients on one table.
+The faults are real: ``pg_ctl stop``/``start`` and ``pg_terminate_backend``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+import kvstore
+from kvstore import CommitUnknown, KeyRange, StoreClosed, StoreUnavailable
+from kvstore.backends.postgres import PostgresStore
+from tests import pgserver
+from tests.storekit import SimpleMutations
+
+
+@pytest.fixture
+def store(pg_dsn: str) -> Iterator[PostgresStore]:
+    with PostgresStore(pg_dsn, table=pgserver.fresh_table()) as s:
+        yield s
+
+
+def _admin(dsn: str) -> psycopg.Connection[Any]:
+    return psycopg.connect(dsn, autocommit=True)
+
+
+def _wait_for(dsn: str, query: str, params: tuple[Any, ...], timeout: float = 20.0) -> Any:
+    """Poll ``query`` until it returns a row; return its first column."""
+    deadline = time.monotonic() + timeout
+    with _admin(dsn) as admin:
+        while time.monotonic() < deadline:
+            row = admin.execute(query, params).fetchone()
+            if row is not None:
+                return row[0]
+            time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for: {query}")
+
+
+def _in_thread(fn: Callable[[], None]) -> tuple[threading.Thread, list[BaseException]]:
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            fn()
+        except BaseException as e:
+            errors.append(e)
+
+    t = threading.Thread(target=run)
+    t.start()
+    return t, errors
+
+
+# -- schema and arguments -----------------------------------------------------------------------
+def test_keys_are_bytea_in_a_primary_key(store: PostgresStore, pg_dsn: str) -> None:
+    with _admin(pg_dsn) as admin:
+        cols = admin.execute(
+            "SELECT column_name, data_type FROM information_schema.columns"
+            " WHERE table_name = %s ORDER BY ordinal_position",
+            (store.table,),
+        ).fetchall()
+        pk = admin.execute(
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a"
+            " ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
+            " WHERE i.indrelid = %s::regclass AND i.indisprimary",
+            (store.table,),
+        ).fetchall()
+    assert cols == [("k", "bytea"), ("v", "bytea")]
+    assert pk == [("k",)]
+
+
+def test_range_scans_use_the_primary_key_both_ways(store: PostgresStore, pg_dsn: str) -> None:
+    store.apply(SimpleMutations(puts=[(b"%05d" % i, b"v") for i in range(2000)]))
+    with _admin(pg_dsn) as admin:
+        admin.execute(f'ANALYZE "{store.table}"')
+        for order in ("ASC", "DESC"):
+            plan = admin.execute(
+                f'EXPLAIN SELECT k, v FROM "{store.table}" WHERE k >= %s AND k < %s'
+                f" ORDER BY k {order} LIMIT 16",
+                (b"00100", b"00200"),
+            ).fetchall()
+            text = " ".join(r[0] for r in plan)
+            assert "Index Scan" in text and "Sort" not in text, text
+
+
+def test_two_stores_on_one_table_share_data(store: PostgresStore, pg_dsn: str) -> None:
+    with PostgresStore(pg_dsn, table=store.table) as other:
+        other.put(b"k", b"from the other client")
+    assert store.get(b"k") == b"from the other client"
+
+
+def test_bad_arguments_name_themselves(pg_dsn: str) -> None:
+    with pytest.raises(ValueError, match="table"):
+        PostgresStore(pg_dsn, table="no; drop table x")
+    with pytest.raises(ValueError, match="table"):
+        PostgresStore(pg_dsn, table="x" * 80)
+    with pytest.raises(TypeError, match="table"):
+        PostgresStore(pg_dsn, table=5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="dsn"):
+        PostgresStore(b"postgresql://x")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="dsn"):
+        PostgresStore("host=x nonsense")
+    with pytest.raises(ValueError, match="pool_size"):
+        PostgresStore(pg_dsn, pool_size=0)
+    with pytest.raises(ValueError, match="table"):
+        kvstore.open(None, table="t")
+
+
+def test_closed_store_raises_store_closed(pg_dsn: str) -> None:
+    s = PostgresStore(pg_dsn, table=pgserver.fresh_table())
+    snap = s.snapshot()
+    s.close()
+    s.close()
+    with pytest.raises(StoreClosed):
+        s.get(b"k")
+    with pytest.raises(StoreClosed):
+        snap.get(b"k")
+
+
+def test_open_snapshots_hold_connections_and_give_them_back(pg_dsn: str) -> None:
+    with PostgresStore(pg_dsn, table=pgserver.fresh_table(), pool_size=2) as s:
+        for _ in range(20):  # more than the pool: each close returns its connection
+            with s.snapshot() as snap:
+                assert snap.get(b"k") is None
+
+
+def test_core_never_imports_psycopg() -> None:
+    code = "import sys, kvstore; kvstore.open().close(); print('psycopg' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# -- failures -----------------------------------------------------------------------------------
+def test_unreachable_server_is_store_unavailable() -> None:
+    dsn = f"postgresql://postgres@127.0.0.1:{pgserver._free_port()}/postgres"
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable, match="PostgreSQL"):
+        PostgresStore(dsn, connect_timeout=1.0)
+    with pytest.raises(StoreUnavailable):
+        kvstore.open(dsn, table="t")
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.slow
+def test_server_restart_gives_clear_errors_then_recovers(pg_dsn: str) -> None:
+    store = PostgresStore(pg_dsn, table=pgserver.fresh_table(), connect_timeout=0.5)
+    store.put(b"k", b"before")
+    db = kvstore.Database(store)
+    pgserver.pg_ctl("stop", "-m", "fast")
+    try:
+        with pytest.raises(StoreUnavailable):
+            store.get(b"k")
+        with pytest.raises(StoreUnavailable):
+            store.put(b"k", b"during")
+        with pytest.raises(StoreUnavailable):
+            db.transaction()
+    finally:
+        pgserver.pg_ctl("start")
+    # Every pooled connection died with the old server: reads and writes replace them.
+    assert store.get(b"k") == b"before"
+    store.put(b"k", b"after")
+    with db.transaction() as tx:
+        tx.put(b"j", b"1")
+    assert store.get(b"k") == b"after" and store.get(b"j") == b"1"
+    store.close()
+
+
+def test_connection_dropped_mid_apply_applies_nothing(store: PostgresStore, pg_dsn: str) -> None:
+    store.apply(SimpleMutations(puts=[(b"a", b"1"), (b"z", b"1")]))
+    with _admin(pg_dsn) as blocker:
+        blocker.execute("BEGIN")
+        blocker.execute(f'SELECT * FROM "{store.table}" WHERE k = %s FOR UPDATE', (b"z",))
+        # The remove of "a" runs, then the put of "z" waits for the row lock...
+        t, errors = _in_thread(
+            lambda: store.apply(
+                SimpleMutations(removes=[KeyRange.single(b"a")], puts=[(b"z", b"2")])
+            )
+        )
+        pid = _wait_for(
+            pg_dsn,
+            "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
+            ("INSERT%",),
+        )
+        # ... and its connection is killed, twice (the retry on a fresh connection too).
+        with _admin(pg_dsn) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            pid2 = _wait_for(
+                pg_dsn,
+                "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND query LIKE %s AND pid <> %s",
+                ("INSERT%", pid),
+            )
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid2,))
+        t.join(30)
+        blocker.execute("ROLLBACK")
+    assert len(errors) == 1 and isinstance(errors[0], StoreUnavailable), errors
+    assert list(store.get_range()) == [(b"a", b"1"), (b"z", b"1")]  # neither half happened
+
+
+def test_one_dropped_connection_before_commit_is_retried_transparently(
+    store: PostgresStore, pg_dsn: str
+) -> None:
+    store.put(b"z", b"1")
+    with _admin(pg_dsn) as blocker:
+        blocker.execute("BEGIN")
+        blocker.execute(f'SELECT * FROM "{store.table}" WHERE k = %s FOR UPDATE', (b"z",))
+        t, errors = _in_thread(lambda: store.put(b"z", b"2"))
+        pid = _wait_for(
+            pg_dsn,
+            "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
+            ("INSERT%",),
+        )
+        with _admin(pg_dsn) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        time.sleep(0.2)
+        blocker.execute("ROLLBACK")
+        t.join(30)
+    assert errors == []
+    assert store.get(b"z") == b"2"
+
+
+@pytest.fixture
+def commit_hangs(pg_dsn: str) -> Iterator[None]:
+    """Make every synchronous COMMIT wait forever for a standby that does not exist."""
+    with _admin(pg_dsn) as admin:
+        admin.execute("ALTER SYSTEM SET synchronous_standby_names = 'nobody'")
+        admin.execute("SELECT pg_reload_conf()")
+    time.sleep(0.2)
+    try:
+        yield
+    finally:
+        with _admin(pg_dsn) as admin:
+            admin.execute("ALTER SYSTEM RESET synchronous_standby_names")
+            admin.execute("SELECT pg_reload_conf()")
+        time.sleep(0.2)
+
+
+def _kill_the_committer(dsn: str) -> None:
+    pid = _wait_for(dsn, "SELECT pid FROM pg_stat_activity WHERE wait_event = 'SyncRep'", ())
+    with _admin(dsn) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def test_connection_dropped_during_commit_is_commit_unknown(
+    store: PostgresStore, pg_dsn: str, commit_hangs: None
+) -> None:
+    t, errors = _in_thread(lambda: store.put(b"k", b"v"))
+    _kill_the_committer(pg_dsn)
+    t.join(30)
+    assert len(errors) == 1 and isinstance(errors[0], CommitUnknown), errors
+    assert "may or may not" in str(errors[0])
+
+
+def test_commit_unknown_is_never_retried_by_run(
+    store: PostgresStore, pg_dsn: str, commit_hangs: None
+) -> None:
+    db = kvstore.Database(store)
+    calls: list[int] = []
+
+    def body(tx: kvstore.Transaction) -> None:
+        calls.append(1)
+        tx.adjust_counter(b"n", 1)
+
+    # synchronous_commit = off does not wait for the standby: this one commits at once.
+    store.apply(SimpleMutations(puts=[(b"n", store.encode_counter(0))]), sync=False)
+    t, errors = _in_thread(lambda: db.run(body))
+    _kill_the_committer(pg_dsn)
+    t.join(30)
+    assert len(errors) == 1 and isinstance(errors[0], CommitUnknown), errors
+    assert calls == [1]
