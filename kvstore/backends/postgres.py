@@ -465,7 +465,8 @@ class PostgresStore(FetchingStore, AtomicKVStore):
             self._abort(conn)
             self._put_back(conn)
             raise
-        version = 0 if row is None else _U64.unpack(row[0])[0]
+        # The record is the version (8 bytes), then the log's byte tally (kvstore.commitlog).
+        version = 0 if row is None else _U64.unpack_from(row[0])[0]
         snap = PostgresSnapshot(self, conn)
         with self._lock:
             self._snapshots.add(snap)

@@ -162,8 +162,10 @@ def test_server_restart_gives_clear_errors_then_recovers(pg_dsn: str) -> None:
             store.get(b"k")
         with pytest.raises(StoreUnavailable):
             store.put(b"k", b"during")
+        tx = db.transaction()  # takes its snapshot at the first read
         with pytest.raises(StoreUnavailable):
-            db.transaction()
+            tx.get(b"k")
+        tx.rollback()
     finally:
         pgserver.pg_ctl("start")
     # Every pooled connection died with the old server: reads and writes replace them.

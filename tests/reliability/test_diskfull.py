@@ -18,7 +18,6 @@ def test_full_filesystem_gives_store_full_and_loses_nothing() -> None:
     )
 
 
-@pytest.mark.xfail(strict=False, reason="issue 9 defect 2")
 def test_creating_a_store_on_a_full_filesystem_raises_store_full() -> None:
     result = run_diskfull(1)
     assert result.create_on_full == ["StoreFull"], result.mode
