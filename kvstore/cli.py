@@ -206,13 +206,13 @@ def dump(path: str, out: TextIO, lo: bytes | None = None, hi: bytes | None = Non
     return 0
 
 
-class _BadLine(Exception):
+class BadLine(Exception):
     """A line of ``load``'s input that is not a dump line; ``str()`` says which and why."""
 
 
-def _bad_line(n: int, error: BaseException) -> _BadLine:
+def _bad_line(n: int, error: BaseException) -> BadLine:
     reason = " ".join(str(error).split()) or type(error).__name__  # one line, whatever it says
-    return _BadLine(f"line {n} is not a dump line: {reason}")
+    return BadLine(f"line {n} is not a dump line: {reason}")
 
 
 def _field(item: Any, name: str) -> bytes:
@@ -226,7 +226,7 @@ def _field(item: Any, name: str) -> bytes:
 
 
 def _dump_pairs(source: TextIO) -> Iterator[tuple[int, bytes, bytes]]:
-    """``(line number, key, value)`` for each line of a dump; a bad line raises _BadLine."""
+    """``(line number, key, value)`` for each line of a dump; a bad line raises BadLine."""
     for n, line in enumerate(source, 1):
         if not line.strip():
             continue
@@ -271,7 +271,7 @@ def load(path: str, source: TextIO, *, atomic: bool = False, batch: int = LOAD_B
                 bar.update(pending)
             finally:
                 tx.rollback()
-    except _BadLine as e:
+    except BadLine as e:
         raise SystemExit(f"kvstore load: {e}{_committed(committed)}") from None
     except KeyboardInterrupt:
         raise _Interrupted(_committed(committed)) from None

@@ -6,7 +6,7 @@ Targets (:func:`targets`) and what each documents for bad input:
 - ``writes``, ``reads``, ``key_ranges``: ``Writes/Reads/KeyRanges.deserialize`` (the codec of
   kvstore/codec.py) -- ``CorruptData``;
 - ``cli_load``: the ``kvstore load`` line parser (``kvstore.cli._dump_pairs``) -- a bad line
-  raises ``SystemExit`` naming the line.  Input is decoded as stdin is (UTF-8,
+  raises ``kvstore.cli.BadLine`` naming the line.  Input is decoded as stdin is (UTF-8,
   surrogateescape).
 
 For the codec targets an input whose first byte is odd gets a correct CRC32 appended over the
@@ -103,13 +103,14 @@ TARGET_NAMES = ["tuple_unpack", "writes", "reads", "key_ranges", "cli_load"]
 def targets() -> dict[str, Target]:
     """Every target by name, with the exceptions its documentation allows."""
     from kvstore import CorruptData
+    from kvstore.cli import BadLine
 
     return {
         "tuple_unpack": Target(_tuple_unpack, (CorruptData,)),
         "writes": Target(_writes, (CorruptData,)),
         "reads": Target(_reads, (CorruptData,)),
         "key_ranges": Target(_key_ranges, (CorruptData,)),
-        "cli_load": Target(_cli_load, (SystemExit,)),
+        "cli_load": Target(_cli_load, (BadLine,)),
     }
 
 
