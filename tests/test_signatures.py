@@ -585,6 +585,7 @@ OPEN_BAD: list[tuple[str, Any, type[Exception]]] = [
     ("history_bytes", True, TypeError),
     ("history_bytes", "1", TypeError),
     ("history_bytes", 0, ValueError),
+    ("table", "t", ValueError),  # only for a postgresql:// URL
     ("map_size", "1", TypeError),
     ("map_size", True, TypeError),
     ("map_size", 0, ValueError),
