@@ -46,11 +46,20 @@ from kvstore.ranges import KeyRange, KeyRanges
 from kvstore.reads import Reads
 from kvstore.store import AtomicKVStore, KVStore
 
-__all__ = ["DEFAULT_HISTORY_BYTES", "CommitLog", "LocalLog", "LogBatch", "StoreLog"]
+__all__ = [
+    "DEFAULT_HISTORY_BYTES",
+    "VERSION_KEY",
+    "CommitLog",
+    "LocalLog",
+    "LogBatch",
+    "StoreLog",
+    "version_of",
+]
 
 T = TypeVar("T")
 
-_VERSION_KEY = b"commit/version"
+#: The metadata key of the version record: the last version, then the log's byte tally.
+VERSION_KEY = _VERSION_KEY = b"commit/version"
 _ENTRY_PREFIX = b"commit/log/"
 _U64 = struct.Struct(">Q")
 #: ``commit/version``: the version, the entry bytes ever appended, the entry bytes ever dropped
@@ -423,6 +432,11 @@ class CommitLog:
             self._trimmed = max(self._trimmed, doomed[-1][1])
 
 
+def version_of(raw: bytes | None) -> int:
+    """The version in a :data:`VERSION_KEY` record (``None``: no commit yet, version 0)."""
+    return 0 if raw is None else _U64.unpack_from(raw)[0]
+
+
 def _read_tally(raw: bytes | None) -> tuple[int, int, int]:
     """``commit/version`` as (version, bytes appended, bytes dropped); see :data:`_TALLY`."""
     if raw is None:
@@ -450,8 +464,7 @@ class StoreLog(CommitLog):
 
     def begin(self) -> tuple[KVStore, int]:
         snap = self._store.snapshot()
-        raw = snap.meta_get(_VERSION_KEY)
-        return snap, 0 if raw is None else _U64.unpack_from(raw)[0]
+        return snap, version_of(snap.meta_get(_VERSION_KEY))
 
     def atomic(self, fn: Callable[[LogBatch], T], sync: bool | None) -> T:
         result: T = self._store._atomic(fn, sync)
@@ -522,8 +535,7 @@ class LocalLog(CommitLog):
 
     def begin(self) -> tuple[KVStore, int]:
         with self._lock:
-            raw = self._meta.get(_VERSION_KEY)
-            return self._store.snapshot(), 0 if raw is None else _U64.unpack_from(raw)[0]
+            return self._store.snapshot(), version_of(self._meta.get(_VERSION_KEY))
 
     def atomic(self, fn: Callable[[LogBatch], T], sync: bool | None) -> T:
         with self._lock:

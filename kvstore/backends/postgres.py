@@ -41,7 +41,8 @@ except ImportError as _e:  # pragma: no cover - depends on the installed extras
         "pip install 'kvstore-delta[postgres]'"
     ) from _e
 
-from kvstore.commitlog import CommitLog, LogBatch
+from kvstore.commitlog import VERSION_KEY as _VERSION_KEY
+from kvstore.commitlog import CommitLog, LogBatch, version_of
 from kvstore.counters import check_amount, wrap64
 from kvstore.errors import CommitUnknown, StoreClosed, StoreUnavailable
 from kvstore.keys import check_bounds, check_key, check_value
@@ -67,8 +68,6 @@ T = TypeVar("T")
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: PostgreSQL identifiers are at most 63 bytes; ``_meta`` is appended for the log table.
 _MAX_TABLE_NAME = 63 - len("_meta")
-#: The key of the commit counter in the meta table (the same key the LMDB log uses).
-_VERSION_KEY = b"commit/version"
 _U64 = struct.Struct(">Q")
 
 # Counter arithmetic on the server: decode 8 big-endian bytes as int8, add in numeric (no
@@ -131,9 +130,9 @@ class _Statements:
         self.meta_get = sql.SQL("SELECT v FROM {} WHERE k = %s").format(m)
         self.meta_lock = sql.SQL("SELECT v FROM {} WHERE k = %s FOR UPDATE").format(m)
         self.meta_range_from = sql.SQL("SELECT k, v FROM {} WHERE k >= %s ORDER BY k").format(m)
-        self.meta_range = sql.SQL(
-            "SELECT k, v FROM {} WHERE k >= %s AND k < %s ORDER BY k"
-        ).format(m)
+        self.meta_range = sql.SQL("SELECT k, v FROM {} WHERE k >= %s AND k < %s ORDER BY k").format(
+            m
+        )
         self.meta_put_many = sql.SQL(
             "INSERT INTO {} (k, v) SELECT * FROM unnest(%s::bytea[], %s::bytea[])"
             " ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v"
@@ -465,8 +464,7 @@ class PostgresStore(FetchingStore, AtomicKVStore):
             self._abort(conn)
             self._put_back(conn)
             raise
-        # The record is the version (8 bytes), then the log's byte tally (kvstore.commitlog).
-        version = 0 if row is None else _U64.unpack_from(row[0])[0]
+        version = version_of(None if row is None else row[0])
         snap = PostgresSnapshot(self, conn)
         with self._lock:
             self._snapshots.add(snap)
