@@ -331,6 +331,13 @@ def bench(out: TextIO) -> int:
     return status
 
 
+def _verb(sub: Any, name: str, text: str, description: str) -> argparse.ArgumentParser:
+    """A verb that works on the database at a positional ``PATH``."""
+    p: argparse.ArgumentParser = sub.add_parser(name, help=text, description=description)
+    p.add_argument("path", help="the database directory")
+    return p
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kvstore", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"kvstore {kvstore.__version__}")
@@ -339,46 +346,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "directory", nargs="?", help="where to create the database (default: a temp dir)"
     )
-    p = sub.add_parser(
+    p = _verb(
+        sub,
         "dump",
-        help="print a database as JSON lines",
-        description="Print every pair (or those selected) as one JSON object per line: "
+        "print a database as JSON lines",
+        "Print every pair (or those selected) as one JSON object per line: "
         '{"key": <base64>, "value": <base64>}, in key order. `load` reads this format.',
     )
-    p.add_argument("path", help="the database directory")
     p.add_argument("--prefix", help="only keys starting with this (UTF-8 text)")
     p.add_argument("--start", help="only keys >= this (UTF-8 text)")
     p.add_argument("--end", help="only keys < this (UTF-8 text)")
     p.add_argument(
         "--base64", action="store_true", help="--prefix/--start/--end are base64, not text"
     )
-    p = sub.add_parser(
+    p = _verb(
+        sub,
         "load",
-        help="merge JSON lines (from dump) into a database",
-        description="Read JSON lines written by `dump` from FILE (default: stdin) and merge "
+        "merge JSON lines (from dump) into a database",
+        "Read JSON lines written by `dump` from FILE (default: stdin) and merge "
         "them into the database at PATH, creating it if needed; existing keys are "
         f"overwritten, others kept. Commits every {LOAD_BATCH:,} pairs (bounded memory) "
         "unless --atomic. A bad line stops the load with its line number.",
     )
-    p.add_argument("path", help="the database directory")
     p.add_argument("file", nargs="?", default="-", help="the dump to read (default: stdin)")
     p.add_argument(
         "--atomic", action="store_true", help="one transaction: all pairs or, on error, none"
     )
-    p = sub.add_parser(
+    _verb(
+        sub,
         "stats",
-        help="print a database's version, file size, key count and sizes",
-        description="Print one JSON object: version, size_bytes (the data file), keys, "
+        "print a database's version, file size, key count and sizes",
+        "Print one JSON object: version, size_bytes (the data file), keys, "
         "key_bytes, value_bytes (from one read snapshot). Never writes.",
     )
-    p.add_argument("path", help="the database directory")
-    p = sub.add_parser(
+    p = _verb(
+        sub,
         "backup",
-        help="copy a database consistently (compacted) to a new directory",
-        description="Write a consistent copy of the database at PATH into DEST, a new or "
+        "copy a database consistently (compacted) to a new directory",
+        "Write a consistent copy of the database at PATH into DEST, a new or "
         "empty directory, from one read snapshot: writers may go on meanwhile.",
     )
-    p.add_argument("path", help="the database directory")
     p.add_argument("dest", help="where to write the copy (new or empty directory)")
     p.add_argument("--no-compact", action="store_true", help="copy free pages too (faster, bigger)")
     sub.add_parser("bench", help="the quick benchmark suite (ratios against raw py-lmdb)")
