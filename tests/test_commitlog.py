@@ -25,6 +25,19 @@ from kvstore.commitlog import LocalLog, Shape
 _keys = st.binary(max_size=6)
 
 
+def _writes_of(
+    puts: dict[bytes, bytes], adjusts: dict[bytes, int], removes: list[tuple[bytes, bytes]]
+) -> Writes:
+    writes = Writes()
+    for lo, hi in removes:
+        writes.record_remove_range(min(lo, hi), max(lo, hi))
+    for k, v in puts.items():
+        writes.record_put(k, v)
+    for k, a in adjusts.items():
+        writes.record_adjust(k, a)
+    return writes
+
+
 @given(
     puts=st.dictionaries(_keys, st.binary(max_size=4), max_size=20),
     adjusts=st.dictionaries(_keys, st.integers(-5, 5), max_size=5),
@@ -33,13 +46,7 @@ _keys = st.binary(max_size=6)
 def test_shape_round_trips_and_conflicts_like_the_writes(
     puts: dict[bytes, bytes], adjusts: dict[bytes, int], removes: list[tuple[bytes, bytes]]
 ) -> None:
-    writes = Writes()
-    for lo, hi in removes:
-        writes.record_remove_range(min(lo, hi), max(lo, hi))
-    for k, v in puts.items():
-        writes.record_put(k, v)
-    for k, a in adjusts.items():
-        writes.record_adjust(k, a)
+    writes = _writes_of(puts, adjusts, removes)
     shape = Shape.decode(Shape.of(writes).encode())
     assert list(shape.remove_ranges()) == list(writes.removes)
     assert [k for k, _ in shape.put_pairs()] == list(writes.puts)
@@ -85,17 +92,6 @@ def test_an_abandoned_write_leaves_nothing_cached() -> None:
 
 
 # -- bounded by bytes; big commits coarsened (issue 9, defect 3) ------------------------------
-def _writes_of(
-    puts: dict[bytes, bytes], adjusts: dict[bytes, int], removes: list[tuple[bytes, bytes]]
-) -> Writes:
-    writes = Writes()
-    for lo, hi in removes:
-        writes.record_remove_range(min(lo, hi), max(lo, hi))
-    for k, v in puts.items():
-        writes.record_put(k, v)
-    for k, a in adjusts.items():
-        writes.record_adjust(k, a)
-    return writes
 
 
 @given(
