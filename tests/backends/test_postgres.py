@@ -47,6 +47,18 @@ def _wait_for(dsn: str, query: str, params: tuple[Any, ...], timeout: float = 20
     raise AssertionError(f"timed out waiting for: {query}")
 
 
+def _blocked_insert(dsn: str, other_than: int = 0) -> int:
+    """The backend pid of an INSERT waiting for a row lock (not ``other_than``)."""
+    return int(
+        _wait_for(
+            dsn,
+            "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND query LIKE 'INSERT%%' AND pid <> %s",
+            (other_than,),
+        )
+    )
+
+
 def _in_thread(fn: Callable[[], None]) -> tuple[threading.Thread, list[BaseException]]:
     errors: list[BaseException] = []
 
@@ -188,20 +200,11 @@ def test_connection_dropped_mid_apply_applies_nothing(store: PostgresStore, pg_d
                 SimpleMutations(removes=[KeyRange.single(b"a")], puts=[(b"z", b"2")])
             )
         )
-        pid = _wait_for(
-            pg_dsn,
-            "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
-            ("INSERT%",),
-        )
+        pid = _blocked_insert(pg_dsn)
         # ... and its connection is killed, twice (the retry on a fresh connection too).
         with _admin(pg_dsn) as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-            pid2 = _wait_for(
-                pg_dsn,
-                "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                " AND query LIKE %s AND pid <> %s",
-                ("INSERT%", pid),
-            )
+            pid2 = _blocked_insert(pg_dsn, other_than=pid)
             admin.execute("SELECT pg_terminate_backend(%s)", (pid2,))
         t.join(30)
         blocker.execute("ROLLBACK")
@@ -217,11 +220,7 @@ def test_one_dropped_connection_before_commit_is_retried_transparently(
         blocker.execute("BEGIN")
         blocker.execute(f'SELECT * FROM "{store.table}" WHERE k = %s FOR UPDATE', (b"z",))
         t, errors = _in_thread(lambda: store.put(b"z", b"2"))
-        pid = _wait_for(
-            pg_dsn,
-            "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
-            ("INSERT%",),
-        )
+        pid = _blocked_insert(pg_dsn)
         with _admin(pg_dsn) as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
         time.sleep(0.2)
