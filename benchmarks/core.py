@@ -10,7 +10,16 @@ from contextlib import ExitStack
 
 import kvstore
 from benchmarks.data import open_raw
-from benchmarks.harness import Context, Measurement, Side, Stopwatch, check, compare, raw_gets
+from benchmarks.harness import (
+    Context,
+    Measurement,
+    Side,
+    Stopwatch,
+    check,
+    compare,
+    raw_gets,
+    time_gets,
+)
 
 __all__ = ["l0a_get", "l0b_snapshot_get", "l0c_put", "l0d_scan"]
 
@@ -60,11 +69,7 @@ def l0b_snapshot_get(ctx: Context) -> Measurement:
 
         def kv() -> float:
             with store.snapshot() as snap:
-                get = snap.get
-                with Stopwatch() as sw:
-                    for key in lookups:
-                        get(key)
-            return sw.seconds
+                return time_gets(snap.get, lookups)
 
         def raw() -> float:
             return raw_gets(env, lookups)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 
 import kvstore
-from benchmarks.harness import Context, Measurement, Side, Stopwatch, compare
+from benchmarks.harness import Context, Measurement, Side, Stopwatch, compare, time_gets
 from benchmarks.transactions import _small, _small_ops
 
 __all__ = ["s1a_tx_get", "s1b_commit", "s1c_small_txns", "s1d_processes"]
@@ -81,11 +81,7 @@ def s1a_tx_get(ctx: Context) -> Measurement:
         def side(db: kvstore.Database) -> Callable[[], float]:
             def run() -> float:
                 with db.transaction() as tx:
-                    get = tx.get
-                    with Stopwatch() as sw:
-                        for key in lookups:
-                            get(key)
-                return sw.seconds
+                    return time_gets(tx.get, lookups)
 
             return run
 
