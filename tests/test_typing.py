@@ -36,10 +36,13 @@ transfer(b"a", "five")  # E: wrong argument type
 def test_user_facing_types(tmp_path: Path) -> None:
     snippet = tmp_path / "user_code.py"
     snippet.write_text(SNIPPET)
+    # The project's own mypy settings (strict) apply; kvstore's sources are checked by the
+    # plain ``mypy`` run in tox, so only the snippet's errors count here.
+    config = Path(__file__).resolve().parent.parent / "pyproject.toml"
     out, err, _status = mypy_api.run(
-        ["--strict", "--no-incremental", "--python-version", "3.11", str(snippet)]
+        ["--config-file", str(config), "--no-incremental", "--python-version", "3.11", str(snippet)]
     )
-    errors = [line for line in out.splitlines() if ": error:" in line]
+    errors = [line for line in out.splitlines() if "user_code.py" in line and ": error:" in line]
     # Exactly the one deliberate error: the wrong argument type on the marked line.
     assert len(errors) == 1, out + err
     marked = 1 + next(i for i, line in enumerate(SNIPPET.splitlines()) if "# E:" in line)
