@@ -328,11 +328,3 @@ def test_cli(tmp_path: Path) -> None:
     assert r.returncode == 1 and "no concept" in r.stderr and r.stderr.count("\n") == 1
     r = run("concept", "zz")
     assert r.returncode == 2 and "not hex" in r.stderr and "Traceback" not in r.stderr
-
-
-def test_docs_examples_run() -> None:
-    import doctest
-
-    page = Path(__file__).resolve().parents[2] / "docs" / "graph.md"
-    result = doctest.testfile(str(page), module_relative=False)
-    assert result.attempted >= 8 and result.failed == 0

@@ -7,7 +7,6 @@ examples of persidict's README (written for FileDirDict, whose in-memory twin is
 from __future__ import annotations
 
 import copy
-import doctest
 import multiprocessing
 import pickle
 import sys
@@ -115,15 +114,6 @@ def test_readme_example_in_memory_like_localdict() -> None:
         }
     with PersiDict(None) as fresh:
         assert len(fresh) == 0
-
-
-def test_concept_page_examples_run() -> None:
-    page = Path(__file__).resolve().parents[2] / "docs" / "persidict.md"
-    assert doctest.testfile(str(page), module_relative=False).failed == 0
-
-
-def test_module_docstring_examples_run() -> None:
-    assert doctest.testmod(pd).failed == 0
 
 
 # -- keys -----------------------------------------------------------------------------------------

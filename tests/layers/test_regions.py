@@ -612,14 +612,6 @@ RegionsModel.TestCase.settings = settings(max_examples=30, stateful_step_count=2
 TestRegionsModel = RegionsModel.TestCase
 
 
-def test_docs_examples_run() -> None:
-    import doctest
-
-    page = Path(__file__).resolve().parents[2] / "docs" / "regions.md"
-    result = doctest.testfile(str(page), module_relative=False)
-    assert result.attempted > 20 and result.failed == 0
-
-
 def _fill_until_full(path: str) -> str:
     """Write 64 KiB chunks until the disk is full; return what describe says after."""
     with kvstore.open(path, durability="none") as db:
