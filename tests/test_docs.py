@@ -2,10 +2,11 @@
 
 Each ``docs/*.md`` page runs as a doctest file (one test per page, so a failure names the
 page), in a fresh temporary directory so that examples opening ``data/...`` leave nothing
-behind. Every module of the ``kvstore`` package runs its docstring examples the same way.
-A fenced ``python`` block on a page must be in doctest form (``>>>``), so it runs; the only
-exception is a block right after a ``<!-- not run: reason -->`` comment, which the page also
-says in words (for example, examples that need a PostgreSQL server).
+behind; processes an example starts import the same ``kvstore`` as the test. Every module of
+the ``kvstore`` package runs its docstring examples the same way. A fenced ``python`` block
+on a page must be in doctest form (``>>>``), so it runs; the only exception is a block right
+after a ``<!-- not run: reason -->`` comment, which the page also says in words (for
+example, examples that need a PostgreSQL server).
 
 The API reference (docs/reference.md) must list exactly ``kvstore.__all__``, in order, so
 that a new public name cannot be left out of it.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import os
 import pkgutil
 import re
 from pathlib import Path
@@ -23,7 +25,8 @@ import pytest
 
 import kvstore
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.glob("*.md"))
 MODULES = sorted(
     m.name
@@ -48,6 +51,8 @@ def test_page_examples_run(page: Path, tmp_path: Path, monkeypatch: pytest.Monke
             f"'<!-- not run: ... -->':\n{body}"
         )
     monkeypatch.chdir(tmp_path)
+    path = os.environ.get("PYTHONPATH")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), *([path] if path else [])]))
     result = doctest.testfile(
         str(page), module_relative=False, optionflags=FLAGS, raise_on_error=False
     )
