@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import lmdb
 
+from kvstore.backends.lmdbcheck import check_pages, stamp, vouch, vouched
 from kvstore.counters import check_amount
 from kvstore.errors import (
     CorruptData,
@@ -282,7 +283,15 @@ class _Environment:
             if _REGISTRY.get(self.key) is self:
                 del _REGISTRY[self.key]
         with self.write_lock:
-            self.gate.run_exclusive(self.env.close)
+            self.gate.run_exclusive(self._close)
+
+    def _close(self) -> None:
+        """Close the environment; a writer stamps the file as sound (see :func:`vouch`)."""
+        if not self.readonly:
+            with suppress(lmdb.Error, OSError):
+                last = self.env.info()["last_txnid"]
+                vouch(self.path, stamp(os.path.join(self.path, _DATA_FILE), last))
+        self.env.close()
 
 
 def _store_full(path: str, action: str, exc: lmdb.Error) -> StoreFull:
@@ -399,6 +408,30 @@ def _check_data_file(path: str) -> None:
         raise _corrupt_file(
             data, f"it is {size} bytes but its pages reach {needed} bytes (truncated?)"
         )
+
+
+def _check_structure(path: str, env: lmdb.Environment) -> None:
+    """Walk the newest snapshot's pages (:func:`check_pages`) before LMDB itself reads any.
+
+    The read transaction held meanwhile keeps writers in other processes from reusing its
+    pages, so a concurrent commit can never look like damage.  Closes ``env`` on damage.
+    """
+    data = os.path.join(path, _DATA_FILE)
+    try:
+        psize = env.stat()["psize"]
+        for _attempt in range(100):
+            with env.begin() as txn:
+                txnid = txn.id()
+                before = stamp(data, txnid)
+                if vouched(path, before):
+                    return
+                if check_pages(data, psize, txnid):
+                    vouch(path, before)  # as it was before the walk: a change since is walked
+                    return
+        raise KVError(f"cannot check {data!r}: its snapshots kept changing while read")
+    except BaseException:
+        env.close()
+        raise
 
 
 def _mark_created(path: str) -> None:
@@ -542,9 +575,9 @@ def _open_environment(
                 if not readonly and hasattr(os, "posix_fallocate"):
                     _preallocate_lock_file(path)
                 _check_data_file(path)
-                shared = _Environment(
-                    path, _open_lmdb(path, map_size, sync, readonly), readonly, not sync, adopt
-                )
+                env = _open_lmdb(path, map_size, sync, readonly)
+                _check_structure(path, env)
+                shared = _Environment(path, env, readonly, not sync, adopt)
             except StoreFull:
                 _remove_created(path, fresh, created_dir)
                 raise
