@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import lmdb
 
-from kvstore.backends.lmdbcheck import check_pages, stamp, vouch, vouched
+from kvstore.backends.lmdbcheck import STAMP, check_pages, stamp, vouch, vouched
 from kvstore.counters import check_amount
 from kvstore.errors import (
     CorruptData,
@@ -568,7 +568,7 @@ def _open_environment(
             # What a failed creation must remove again (a full disk leaves nothing behind).
             fresh = [
                 name
-                for name in (_LOCK_FILE, _DATA_FILE)
+                for name in (_LOCK_FILE, _DATA_FILE, STAMP)
                 if not os.path.exists(os.path.join(path, name))
             ]
             try:

@@ -116,7 +116,8 @@ class _Walk:
                     continue
                 counts[2] += self.leaf(pgno, data, nkeys, upper, name, dupsort)
                 counts[3] += nkeys
-        if counts[:3] != [branches, leaves, overflows] or (not dupsort and counts[3] != entries):
+        # A database of duplicates counts its sub-databases' pages and items in its own record.
+        if not dupsort and counts != [branches, leaves, overflows, entries]:
             raise CorruptData(
                 f"the LMDB data file {self.path!r} is damaged: database {name} has"
                 f" {counts[0]}/{counts[1]}/{counts[2]} branch/leaf/overflow pages and"
@@ -139,7 +140,10 @@ class _Walk:
         for offset, lo, hi, flags, ksize in self.nodes(pgno, data, nkeys, upper):
             if offset + _NODE_SIZE + ksize > self.psize:
                 raise self.bad(pgno, f"has a branch key of {ksize} bytes past its end")
-            children.append(lo | hi << 16 | (flags << 32 if _PGNO_SIZE == 8 else 0))
+            child = lo | hi << 16 | (flags << 32 if _PGNO_SIZE == 8 else 0)
+            if not 2 <= child <= self.last:
+                raise self.bad(pgno, f"points to page {child}, outside the file's pages")
+            children.append(child)
         return children
 
     def leaf(self, pgno: int, data: bytes, nkeys: int, upper: int, name: str, dupsort: bool) -> int:
@@ -153,6 +157,8 @@ class _Walk:
                 if start + _PGNO_SIZE > psize:
                     raise self.bad(pgno, "has a big-data node past its end")
                 first = struct.unpack_from("=" + _SIZE_T, data, start)[0]
+                if not 2 <= first <= self.last:
+                    raise self.bad(pgno, f"points to page {first}, outside the file's pages")
                 head = self.page(first)  # only the run's first page has a header
                 pflags = _HEADER.unpack_from(head)[2]
                 count = _OVERFLOW_PAGES.unpack_from(head, _HEADER_SIZE - 4)[0]
