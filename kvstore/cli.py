@@ -362,6 +362,14 @@ def _verb(sub: Any, name: str, text: str, description: str) -> argparse.Argument
     return p
 
 
+def _message(exc: BaseException) -> str:
+    """An error as a user reads it: ``path: cause`` for OS errors (no ``[Errno N]``)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror}"
+    return str(exc)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kvstore", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"kvstore {kvstore.__version__}")
@@ -462,7 +470,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except (kvstore.KVError, OSError, ValueError) as e:
-        print(f"kvstore {args.command}: {e}", file=sys.stderr)
+        print(f"kvstore {args.command}: {_message(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as e:
         # Ctrl-C: whatever transaction was open has been rolled back on the way out.

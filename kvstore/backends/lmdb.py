@@ -410,11 +410,13 @@ def _check_data_file(path: str) -> None:
         )
 
 
-def _check_structure(path: str, env: lmdb.Environment) -> None:
+def _check_structure(path: str, env: lmdb.Environment) -> str:
     """Walk the newest snapshot's pages (:func:`check_pages`) before LMDB itself reads any.
 
     The read transaction held meanwhile keeps writers in other processes from reusing its
-    pages, so a concurrent commit can never look like damage.  Closes ``env`` on damage.
+    pages, so a concurrent commit can never look like damage.  Returns the file's stamp as it
+    was walked (for the caller to :func:`vouch`), or ``""`` when its stamp already vouched
+    for it.  Closes ``env`` on damage.
     """
     data = os.path.join(path, _DATA_FILE)
     try:
@@ -424,10 +426,9 @@ def _check_structure(path: str, env: lmdb.Environment) -> None:
                 txnid = txn.id()
                 before = stamp(data, txnid)
                 if vouched(path, before):
-                    return
+                    return ""
                 if check_pages(data, psize, txnid):
-                    vouch(path, before)  # as it was before the walk: a change since is walked
-                    return
+                    return before  # as it was before the walk: a change since is walked
         raise KVError(f"cannot check {data!r}: its snapshots kept changing while read")
     except BaseException:
         env.close()
@@ -458,7 +459,7 @@ def _check_directory(path: str, readonly: bool, create: bool) -> tuple[os.stat_r
 
     Returns its stat and whether this call created it.
     """
-    why = "readonly=True" if readonly else "create=False"
+    why = "opening read-only creates nothing" if readonly else "create=False creates nothing"
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -576,8 +577,10 @@ def _open_environment(
                     _preallocate_lock_file(path)
                 _check_data_file(path)
                 env = _open_lmdb(path, map_size, sync, readonly)
-                _check_structure(path, env)
+                sound = _check_structure(path, env)
                 shared = _Environment(path, env, readonly, not sync, adopt)
+                if sound and not readonly:  # never written by a read-only open, nor before
+                    vouch(path, sound)  # the environment is known to be kvstore's
             except StoreFull:
                 _remove_created(path, fresh, created_dir)
                 raise

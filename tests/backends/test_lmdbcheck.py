@@ -245,5 +245,8 @@ def test_a_sound_walk_stamps_the_file(tmp_path: Path) -> None:
     assert (path / STAMP).exists()
     os.unlink(path / STAMP)
     with LMDBStore(path, readonly=True):
-        pass  # a sound walk stamps the file again
+        pass  # a read-only open walks but writes nothing, not even the stamp
+    assert not (path / STAMP).exists()
+    store = LMDBStore(path)  # a writer's sound walk stamps the file again
     assert (path / STAMP).exists()
+    store.close()
