@@ -37,7 +37,13 @@ def _dsn() -> str:
     dsn = os.environ.get("KVSTORE_BENCH_POSTGRES")
     if dsn:
         return dsn
-    from tests import pgserver  # a throwaway cluster, as the tests use
+    try:
+        from tests import pgserver  # a throwaway cluster, as the tests use
+    except ImportError:
+        raise RuntimeError(
+            "no PostgreSQL server: set KVSTORE_BENCH_POSTGRES to a postgresql:// URL (outside a"
+            " source checkout the suite cannot start a throwaway cluster)"
+        ) from None
 
     started = pgserver.start()
     atexit.register(pgserver.stop)
