@@ -18,9 +18,9 @@ from pathlib import Path
 
 import lmdb
 
-from benchmarks.data import Dataset, Fixture
-from benchmarks.harness import Config, Context, Result, format_table
-from benchmarks.rows import select
+from .data import Dataset, Fixture
+from .harness import Config, Context, Result, format_table
+from .rows import select
 
 __all__ = ["main"]
 
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             )
 
         if args.full:
-            from benchmarks.scaling import format_scaling, plot, run_scaling
+            from .scaling import format_scaling, plot, run_scaling
 
             _say()
             points = run_scaling(config, lambda text: _say(f"  {text}"))

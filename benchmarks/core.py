@@ -9,8 +9,9 @@ from __future__ import annotations
 from contextlib import ExitStack
 
 import kvstore
-from benchmarks.data import open_raw
-from benchmarks.harness import (
+
+from .data import open_raw
+from .harness import (
     Context,
     Measurement,
     Side,

@@ -17,9 +17,10 @@ import threading
 import time
 from typing import Any
 
-from benchmarks.data import fresh_dir
-from benchmarks.harness import Context, Measurement, check
 from kvstore import ConcurrentMemory
+
+from .data import fresh_dir
+from .harness import Context, Measurement, check
 
 __all__ = ["l2_burst", "l3_find_path", "l4_readers"]
 

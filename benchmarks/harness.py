@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.data import Fixture
+from .data import Fixture
 
 __all__ = [
     "Config",

@@ -52,9 +52,10 @@ from typing import Any
 import lmdb
 
 import kvstore
-from benchmarks.data import RAW_MAP_SIZE, Dataset
-from benchmarks.harness import Config, Context, Measurement, Row, Target, format_rate
 from kvstore import KVStore
+
+from .data import RAW_MAP_SIZE, Dataset
+from .harness import Config, Context, Measurement, Row, Target, format_rate
 
 __all__ = ["P1_ROWS", "STORES", "measure"]
 

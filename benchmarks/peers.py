@@ -27,8 +27,8 @@ from __future__ import annotations
 import importlib.util
 from functools import lru_cache
 
-from benchmarks import bench_persidict
-from benchmarks.harness import Config, Context, Measurement, Row, Target, format_rate
+from . import bench_persidict
+from .harness import Config, Context, Measurement, Row, Target, format_rate
 
 __all__ = ["PEER_ROWS", "p_get", "p_set"]
 

@@ -20,8 +20,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 
 import kvstore
-from benchmarks.harness import Context, Measurement, Side, Stopwatch, compare, time_gets
-from benchmarks.transactions import _small, _small_ops
+
+from .harness import Context, Measurement, Side, Stopwatch, compare, time_gets
+from .transactions import _small, _small_ops
 
 __all__ = ["s1a_tx_get", "s1b_commit", "s1c_small_txns", "s1d_processes"]
 
@@ -36,7 +37,13 @@ def _dsn() -> str:
     dsn = os.environ.get("KVSTORE_BENCH_POSTGRES")
     if dsn:
         return dsn
-    from tests import pgserver  # a throwaway cluster, as the tests use
+    try:
+        from tests import pgserver  # a throwaway cluster, as the tests use
+    except ImportError:
+        raise RuntimeError(
+            "no PostgreSQL server: set KVSTORE_BENCH_POSTGRES to a postgresql:// URL (outside a"
+            " source checkout the suite cannot start a throwaway cluster)"
+        ) from None
 
     started = pgserver.start()
     atexit.register(pgserver.stop)
@@ -108,7 +115,7 @@ def s1b_commit(ctx: Context) -> Measurement:
 
     @contextmanager
     def lmdb_db() -> Iterator[kvstore.Database]:
-        from benchmarks.data import fresh_dir
+        from .data import fresh_dir
 
         with fresh_dir(root, "s1b-") as path, kvstore.open(str(path), durability="none") as db:
             yield db

@@ -12,8 +12,9 @@ import sys
 import tracemalloc
 
 import kvstore
-from benchmarks.data import KEY_SIZE, VALUE_SIZE
-from benchmarks.harness import (
+
+from .data import KEY_SIZE, VALUE_SIZE
+from .harness import (
     Context,
     Measurement,
     Side,

@@ -22,9 +22,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import kvstore
-from benchmarks.data import fresh_dir, open_raw
-from benchmarks.harness import Context, Measurement, Side, Stopwatch, check, compare
 from kvstore.layers.regions import AsyncRegionClient, RegionClient
+
+from .data import fresh_dir, open_raw
+from .harness import Context, Measurement, Side, Stopwatch, check, compare
 
 __all__ = ["l1_chunks", "l1b_concurrent"]
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from benchmarks import core, graph, postgres, records, regions, transactions, views
-from benchmarks.harness import Row, Target
-from benchmarks.p1 import P1_ROWS
-from benchmarks.peers import PEER_ROWS
+from . import core, graph, postgres, records, regions, transactions, views
+from .harness import Row, Target
+from .p1 import P1_ROWS
+from .peers import PEER_ROWS
 
 __all__ = ["ROWS", "select"]
 

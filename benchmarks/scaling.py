@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.data import Dataset, Fixture
-from benchmarks.harness import Config, Result, Side, interleave, median_rate
-from benchmarks.transactions import r4_sides
-from benchmarks.views import r1_sides, r5_sides
+from .data import Dataset, Fixture
+from .harness import Config, Result, Side, interleave, median_rate
+from .transactions import r4_sides
+from .views import r1_sides, r5_sides
 
 __all__ = ["SIZES", "ScalePoint", "format_scaling", "plot", "run_scaling"]
 

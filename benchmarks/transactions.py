@@ -17,8 +17,9 @@ from pathlib import Path
 import lmdb
 
 import kvstore
-from benchmarks.data import Dataset, fresh_dir, open_raw
-from benchmarks.harness import (
+
+from .data import Dataset, fresh_dir, open_raw
+from .harness import (
     Context,
     Measurement,
     Side,

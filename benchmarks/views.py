@@ -11,8 +11,9 @@ from contextlib import ExitStack
 import lmdb
 
 import kvstore
-from benchmarks.data import Fixture, open_raw
-from benchmarks.harness import Context, Measurement, Side, Stopwatch, check, compare, raw_gets
+
+from .data import Fixture, open_raw
+from .harness import Context, Measurement, Side, Stopwatch, check, compare, raw_gets
 
 __all__ = [
     "r1_sides",

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import contextlib
 import importlib
+import importlib.metadata
 import itertools
 import json
 import multiprocessing
@@ -18,7 +20,7 @@ import os
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -317,18 +319,40 @@ def backup(path: str, dest: str, compact: bool, out: TextIO) -> int:
     return 0
 
 
-def bench(out: TextIO) -> int:
-    # The benchmarks live beside the package in a source checkout, not inside it; a console
-    # script does not put the working directory on sys.path, so look there explicitly.
-    if os.path.isdir("benchmarks") and os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        bench_main = importlib.import_module("benchmarks.__main__").main
-    except ImportError:
-        _say(out, "kvstore bench: run it from a source checkout (the benchmarks/ folder).")
+#: The entry-point group an installed benchmark suite registers its ``main`` under.
+BENCH_ENTRY_POINTS = "kvstore.bench"
+
+
+def _bench_main() -> Callable[[list[str]], int] | None:
+    """The benchmark suite's ``main``: the installed entry point, else a source checkout's.
+
+    The suite is not part of the library (the package never imports it): the distribution
+    installs it beside the package as ``kvstore_benchmarks`` and names it in the entry-point
+    group :data:`BENCH_ENTRY_POINTS`; in a source checkout ``benchmarks/`` is used directly.
+    """
+    if os.path.isdir("benchmarks") and os.path.isfile(os.path.join("benchmarks", "rows.py")):
+        if os.getcwd() not in sys.path:  # a console script does not put it there
+            sys.path.insert(0, os.getcwd())
+        with contextlib.suppress(ImportError):
+            found: Callable[[list[str]], int] = importlib.import_module("benchmarks.__main__").main
+            return found
+    for entry in importlib.metadata.entry_points(group=BENCH_ENTRY_POINTS):
+        loaded: Callable[[list[str]], int] = entry.load()
+        return loaded
+    return None
+
+
+def bench(args: list[str]) -> int:
+    """Run the benchmark suite with ``args`` (its own options); errors go to stderr."""
+    bench_main = _bench_main()
+    if bench_main is None:
+        print(
+            "kvstore bench: the benchmark suite is not installed (reinstall kvstore-delta, or run"
+            " it from a source checkout: python -m benchmarks)",
+            file=sys.stderr,
+        )
         return 2
-    status: int = bench_main(["--quick"])
-    return status
+    return bench_main(args)
 
 
 def _verb(sub: Any, name: str, text: str, description: str) -> argparse.ArgumentParser:
@@ -336,6 +360,14 @@ def _verb(sub: Any, name: str, text: str, description: str) -> argparse.Argument
     p: argparse.ArgumentParser = sub.add_parser(name, help=text, description=description)
     p.add_argument("path", help="the database directory")
     return p
+
+
+def _message(exc: BaseException) -> str:
+    """An error as a user reads it: ``path: cause`` for OS errors (no ``[Errno N]``)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror}"
+    return str(exc)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -388,7 +420,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("dest", help="where to write the copy (new or empty directory)")
     p.add_argument("--no-compact", action="store_true", help="copy free pages too (faster, bigger)")
-    sub.add_parser("bench", help="the quick benchmark suite (ratios against raw py-lmdb)")
+    p = sub.add_parser(
+        "bench",
+        help="the quick benchmark suite (ratios against raw py-lmdb)",
+        description="Run the benchmark suite: kvstore beside raw py-lmdb and the peers that are"
+        " installed (missing ones are named), one table of ratios. --quick unless --full is"
+        " given; --rows R1,P1 picks rows.",
+    )
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="small data set (the default)")
+    size.add_argument("--full", action="store_true", help="the standard data set and scaling")
+    p.add_argument("--rows", metavar="IDS", help="comma-separated row ids or prefixes (R1,P1)")
     regions_cli.add_parser(sub)
     graph_cli.add_parser(sub)
     args = parser.parse_args(argv)
@@ -419,14 +461,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return stats(args.path, sys.stdout)
         if args.command == "backup":
             return backup(args.path, args.dest, not args.no_compact, sys.stdout)
-        return bench(sys.stdout)
+        return bench(
+            ["--full" if args.full else "--quick", *(["--rows", args.rows] if args.rows else [])]
+        )
     except BrokenPipeError:
         # The reader went away (``kvstore dump ... | head``): not an error. Point stdout at
         # /dev/null so the interpreter's final flush does not complain either.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except (kvstore.KVError, OSError, ValueError) as e:
-        print(f"kvstore {args.command}: {e}", file=sys.stderr)
+        print(f"kvstore {args.command}: {_message(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as e:
         # Ctrl-C: whatever transaction was open has been rolled back on the way out.

@@ -53,8 +53,18 @@ def test_load_rejects_a_bad_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_errors_are_reported_not_raised(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["dump", str(tmp_path / "missing")]) == 1
-    assert "kvstore dump" in capsys.readouterr().err
+    missing = tmp_path / "missing"
+    assert main(["dump", str(missing)]) == 1
+    err = capsys.readouterr().err
+    # One line: the path and the cause as a user reads them, no errno or internal flags.
+    cause = "no LMDB store here (opening read-only creates nothing)"
+    assert err == f"kvstore dump: {missing}: {cause}\n"
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert main(["stats", str(afile)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"kvstore stats: {afile}: ") and "directory" in err
+    assert "Errno" not in err and "readonly" not in err and err.count("\n") == 1
 
 
 # -- load: strict input, nothing created on bad input, clean Ctrl-C (issue 9, defect 8) -------

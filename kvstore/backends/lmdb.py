@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import lmdb
 
+from kvstore.backends.lmdbcheck import STAMP, check_pages, stamp, vouch, vouched
 from kvstore.counters import check_amount
 from kvstore.errors import (
     CorruptData,
@@ -282,7 +283,15 @@ class _Environment:
             if _REGISTRY.get(self.key) is self:
                 del _REGISTRY[self.key]
         with self.write_lock:
-            self.gate.run_exclusive(self.env.close)
+            self.gate.run_exclusive(self._close)
+
+    def _close(self) -> None:
+        """Close the environment; a writer stamps the file as sound (see :func:`vouch`)."""
+        if not self.readonly:
+            with suppress(lmdb.Error, OSError):
+                last = self.env.info()["last_txnid"]
+                vouch(self.path, stamp(os.path.join(self.path, _DATA_FILE), last))
+        self.env.close()
 
 
 def _store_full(path: str, action: str, exc: lmdb.Error) -> StoreFull:
@@ -401,6 +410,31 @@ def _check_data_file(path: str) -> None:
         )
 
 
+def _check_structure(path: str, env: lmdb.Environment) -> str:
+    """Walk the newest snapshot's pages (:func:`check_pages`) before LMDB itself reads any.
+
+    The read transaction held meanwhile keeps writers in other processes from reusing its
+    pages, so a concurrent commit can never look like damage.  Returns the file's stamp as it
+    was walked (for the caller to :func:`vouch`), or ``""`` when its stamp already vouched
+    for it.  Closes ``env`` on damage.
+    """
+    data = os.path.join(path, _DATA_FILE)
+    try:
+        psize = env.stat()["psize"]
+        for _attempt in range(100):
+            with env.begin() as txn:
+                txnid = txn.id()
+                before = stamp(data, txnid)
+                if vouched(path, before):
+                    return ""
+                if check_pages(data, psize, txnid):
+                    return before  # as it was before the walk: a change since is walked
+        raise KVError(f"cannot check {data!r}: its snapshots kept changing while read")
+    except BaseException:
+        env.close()
+        raise
+
+
 def _mark_created(path: str) -> None:
     """Write the marker once ``data.mdb`` holds a store (best effort: it is a safety net)."""
     marker = os.path.join(path, _MARKER)
@@ -425,7 +459,7 @@ def _check_directory(path: str, readonly: bool, create: bool) -> tuple[os.stat_r
 
     Returns its stat and whether this call created it.
     """
-    why = "readonly=True" if readonly else "create=False"
+    why = "opening read-only creates nothing" if readonly else "create=False creates nothing"
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -535,16 +569,18 @@ def _open_environment(
             # What a failed creation must remove again (a full disk leaves nothing behind).
             fresh = [
                 name
-                for name in (_LOCK_FILE, _DATA_FILE)
+                for name in (_LOCK_FILE, _DATA_FILE, STAMP)
                 if not os.path.exists(os.path.join(path, name))
             ]
             try:
                 if not readonly and hasattr(os, "posix_fallocate"):
                     _preallocate_lock_file(path)
                 _check_data_file(path)
-                shared = _Environment(
-                    path, _open_lmdb(path, map_size, sync, readonly), readonly, not sync, adopt
-                )
+                env = _open_lmdb(path, map_size, sync, readonly)
+                sound = _check_structure(path, env)
+                shared = _Environment(path, env, readonly, not sync, adopt)
+                if sound and not readonly:  # never written by a read-only open, nor before
+                    vouch(path, sound)  # the environment is known to be kvstore's
             except StoreFull:
                 _remove_created(path, fresh, created_dir)
                 raise

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -653,7 +654,8 @@ def test_creating_a_store_on_a_full_filesystem_raises_store_full(
         assert not path.exists(), list(path.iterdir())  # nothing left behind, not even the dir
     else:
         assert out[0] == "FULL-AT-WRITE" and out[-1] == "DONE", proc.stdout
-        assert sorted(p.name for p in path.iterdir()) == ["data.mdb", "kvstore-store", "lock.mdb"]
+        names = {p.name for p in path.iterdir()} - {"kvstore-checked"}  # the stamp may fit
+        assert sorted(names) == ["data.mdb", "kvstore-store", "lock.mdb"]
     if free == 0:
         assert out[0] == "FULL-AT-OPEN" and "full" in proc.stdout
 
@@ -806,10 +808,7 @@ def test_opening_without_write_permission_raises_permission_error(readonly: bool
         os.chmod(path, 0o755)
         for name in ("data.mdb", "lock.mdb"):
             os.chmod(os.path.join(path, name), 0o644)
-        for name in ("data.mdb", "lock.mdb", "kvstore-store"):
-            os.unlink(os.path.join(path, name))
-        os.rmdir(path)
-        os.rmdir(top)
+        shutil.rmtree(top)
 
 
 # -- bad paths and arguments ------------------------------------------------------------------

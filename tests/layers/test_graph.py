@@ -23,9 +23,19 @@ def cid(i: int) -> bytes:
     return i.to_bytes(16, "big")
 
 
-@pytest.fixture
-def mem(tmp_path: Path) -> ConcurrentMemory:
-    with ConcurrentMemory(tmp_path / "g", reconcile_interval_ms=2) as m:
+@pytest.fixture(params=["lmdb", "postgres"])
+def mem(request: pytest.FixtureRequest, tmp_path: Path) -> ConcurrentMemory:
+    """A graph on an LMDB file of its own, or on a Database over the session's PostgreSQL."""
+    if request.param == "lmdb":
+        with ConcurrentMemory(tmp_path / "g", reconcile_interval_ms=2) as m:
+            yield m  # type: ignore[misc]
+        return
+    from tests import pgserver
+
+    with (
+        kvstore.open(pgserver.dsn(), table=pgserver.fresh_table(), durability="none") as db,
+        ConcurrentMemory(db, reconcile_interval_ms=2) as m,
+    ):
         yield m  # type: ignore[misc]
 
 
