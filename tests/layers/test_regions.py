@@ -258,34 +258,35 @@ def test_header_plus_payload(mem: RegionClient) -> None:
     assert mem.read_memory("ns", "msg", 16, header[3]) == payload
 
 
-def test_gather_writes_are_correct_and_concurrent(tmp_path: Path) -> None:
+def test_gather_writes_are_correct_and_durable(tmp_path: Path) -> None:
+    """64 durable writes at once under gather, then one by one: the same bytes either way.
+
+    That gather is faster (group commit shares fsyncs) is benchmark row L1b's to check, not
+    a timed unit test's.
+    """
     with kvstore.open(tmp_path / "db", durability="sync") as db:
         client = AsyncRegionClient(db)
         chunks = [os.urandom(CHUNK) for _ in range(64)]
 
-        async def main() -> tuple[float, float]:
+        async def main() -> None:
             await client.allocate_memory("ns", "par", 64 * CHUNK)
             await client.allocate_memory("ns", "seq", 64 * CHUNK)
-            t0 = time.perf_counter()
             for i, c in enumerate(chunks):
                 await client.write_memory("ns", "seq", i * CHUNK, c)
-            t1 = time.perf_counter()
             written = await asyncio.gather(
                 *(client.write_memory("ns", "par", i * CHUNK, c) for i, c in enumerate(chunks))
             )
-            t2 = time.perf_counter()
             assert written == [CHUNK] * 64
             back = await asyncio.gather(
                 *(client.read_memory("ns", "par", i * CHUNK, CHUNK) for i in range(64))
             )
             assert back == chunks
             assert await client.read_memory("ns", "seq", 0, 64 * CHUNK) == b"".join(chunks)
-            return t1 - t0, t2 - t1
 
-        sequential, concurrent = asyncio.run(main())
+        asyncio.run(main())
         client.close()
-        # Durable commits share fsyncs under gather (group commit); one by one they cannot.
-        assert concurrent < sequential
+    with kvstore.open(tmp_path / "db") as db:  # and durable: there after a reopen
+        assert RegionClient(db).read_memory("ns", "par", 0, 64 * CHUNK) == b"".join(chunks)
 
 
 def test_async_client_errors_and_every_method(db: Database) -> None:
