@@ -93,3 +93,10 @@ def test_every_spec_export_is_there() -> None:
     assert issubclass(kvstore.StoreUnavailable, kvstore.KVError)
     assert issubclass(kvstore.CommitUnknown, kvstore.KVError)
     assert not issubclass(kvstore.CommitUnknown, kvstore.RetryTransaction)  # never retried
+
+
+def test_project_urls_point_at_the_documented_repository() -> None:
+    mkdocs = (ROOT / "mkdocs.yml").read_text()
+    repo = next(line.split(": ", 1)[1] for line in mkdocs.splitlines() if "repo_url:" in line)
+    assert set(PROJECT["urls"]) == {"Homepage", "Documentation", "Changelog", "Issues"}
+    assert all(url.startswith(repo) for url in PROJECT["urls"].values())
