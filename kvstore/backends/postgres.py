@@ -69,6 +69,11 @@ _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: PostgreSQL identifiers are at most 63 bytes; ``_meta`` is appended for the log table.
 _MAX_TABLE_NAME = 63 - len("_meta")
 _U64 = struct.Struct(">Q")
+#: Log entry keys (as in kvstore.commitlog): the prefix, then the version (8 bytes, BE).
+_ENTRY_PREFIX = b"commit/log/"
+_ENTRY_END = b"commit/log0"  # just past every entry key ("/" + 1)
+#: The most log entries fetched in the same round trip as the commit lock.
+_PREFETCH = 256
 
 # Counter arithmetic on the server: decode 8 big-endian bytes as int8, add in numeric (no
 # overflow), wrap into the signed 64-bit range like a Java long, encode with int8send.
@@ -133,6 +138,9 @@ class _Statements:
         self.meta_range = sql.SQL("SELECT k, v FROM {} WHERE k >= %s AND k < %s ORDER BY k").format(
             m
         )
+        self.meta_range_limit = sql.SQL(
+            "SELECT k, v FROM {} WHERE k >= %s AND k < %s ORDER BY k LIMIT %s"
+        ).format(m)
         self.meta_put_many = sql.SQL(
             "INSERT INTO {} (k, v) SELECT * FROM unnest(%s::bytea[], %s::bytea[])"
             " ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v"
@@ -197,6 +205,7 @@ class PostgresStore(FetchingStore, AtomicKVStore):
                     min_size=1,
                     max_size=pool_size,
                     kwargs={"autocommit": True, "connect_timeout": max(1, round(connect_timeout))},
+                    configure=self._configure,
                     timeout=connect_timeout,
                     open=False,
                     name=f"kvstore-{table}",
@@ -220,6 +229,16 @@ class PostgresStore(FetchingStore, AtomicKVStore):
         except BaseException:
             self._pool.close()
             raise
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        """Set up a new connection: the store's commit durability, once per session.
+
+        A store made with ``sync=False`` sets ``synchronous_commit = off`` for the session,
+        so its commits need no ``SET LOCAL`` statement each (PERFORMANCE S1: every statement
+        costs client CPU); only a write asking for the other setting sends one.
+        """
+        if not self._sync:
+            conn.execute("SET synchronous_commit = off")
 
     def _why_unreachable(self) -> BaseException | None:
         """Why a direct connection attempt fails, or ``None`` when it succeeds."""
@@ -254,6 +273,7 @@ class PostgresStore(FetchingStore, AtomicKVStore):
             conn = psycopg.connect(
                 self._dsn, autocommit=True, connect_timeout=max(1, round(self._timeout))
             )
+            self._configure(conn)
         except psycopg.Error as e:
             raise _unavailable(e, "connecting") from None
         with self._lock:
@@ -290,25 +310,47 @@ class PostgresStore(FetchingStore, AtomicKVStore):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _write(
-        self, fn: Callable[[psycopg.Connection[Any]], T], sync: bool | None, doing: str
+        self,
+        fn: Callable[[psycopg.Connection[Any]], T],
+        sync: bool | None,
+        doing: str,
+        *,
+        pipelined_commit: bool = False,
     ) -> T:
         """Run ``fn`` in one transaction and commit it; classify failures (see module doc).
 
         A connection found broken before ``COMMIT`` was sent is replaced and ``fn`` run once
         more from scratch: PostgreSQL aborted that transaction, so nothing of it happened
-        (after a server restart, every idle pooled connection is dead).  A break during
-        ``COMMIT`` is never retried: it raises :class:`~kvstore.CommitUnknown`.
+        (after a server restart, every idle pooled connection is dead).  A break once
+        ``COMMIT`` was sent is never retried: it raises :class:`~kvstore.CommitUnknown`.
+
+        ``pipelined_commit`` sends ``COMMIT`` in the same round trip as the statements ``fn``
+        left unsynced (a commit sends its writes under the commit lock, so this saves a round
+        trip there).  Only for an ``fn`` that syncs first (the lock): that first round trip is
+        what finds a dead pooled connection, before anything that could commit is sent.
         """
         for attempt in (1, 2):
             conn = self._conn()
+            sent = False  # COMMIT was sent: from now on a break is CommitUnknown
             try:
                 try:
                     with conn.pipeline():
                         conn.execute("BEGIN")
-                        if not (self._sync if sync is None else sync):
-                            conn.execute("SET LOCAL synchronous_commit = off")
+                        if sync is not None and sync != self._sync:
+                            # The session has the store's setting (_configure): override it.
+                            conn.execute(
+                                "SET LOCAL synchronous_commit TO DEFAULT"
+                                if sync
+                                else "SET LOCAL synchronous_commit = off"
+                            )
                         result = fn(conn)
+                        if pipelined_commit:
+                            sent = True
+                            conn.execute("COMMIT")
                 except psycopg.OperationalError as e:
+                    if sent and conn.broken:
+                        raise self._commit_unknown(e, doing) from None
+                    # Not sent, or the server answered with an error: it rolled back.
                     self._abort(conn)
                     if attempt == 1 and conn.broken:
                         continue
@@ -316,19 +358,25 @@ class PostgresStore(FetchingStore, AtomicKVStore):
                 except BaseException:
                     self._abort(conn)
                     raise
+                if pipelined_commit:
+                    return result
                 try:
                     conn.execute("COMMIT")
                 except psycopg.OperationalError as e:
                     if conn.broken:
-                        raise CommitUnknown(
-                            f"the connection to PostgreSQL broke during COMMIT while {doing}: "
-                            f"the commit may or may not have been applied ({e})"
-                        ) from None
+                        raise self._commit_unknown(e, doing) from None
                     raise _unavailable(e, doing) from None  # refused: rolled back
                 return result
             finally:
                 self._put_back(conn)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _commit_unknown(exc: BaseException, doing: str) -> CommitUnknown:
+        return CommitUnknown(
+            f"the connection to PostgreSQL broke during COMMIT while {doing}: "
+            f"the commit may or may not have been applied ({exc})"
+        )
 
     @staticmethod
     def _abort(conn: psycopg.Connection[Any]) -> None:
@@ -481,21 +529,26 @@ class PostgresStore(FetchingStore, AtomicKVStore):
         """The log of :class:`~kvstore.Database`, kept in this store's meta table."""
         return PostgresLog(self, keep_seconds, keep_commits, keep_bytes)
 
-    def _atomic(self, fn: Callable[[LogBatch], T], sync: bool | None) -> T:
+    def _atomic(
+        self, fn: Callable[[LogBatch], T], sync: bool | None, seen: int = 0
+    ) -> tuple[T, int]:
         """Run ``fn(batch)`` in ONE transaction holding the commit lock, and commit.
 
         The first statement locks the version row (``SELECT ... FOR UPDATE``): committers
         on every machine take turns, and each sees every earlier commit (READ COMMITTED
-        statements after the lock is granted see what its last holder committed).
+        statements after the lock is granted see what its last holder committed).  The log
+        entries after version ``seen`` are fetched in the same round trip as the lock, so
+        validating against other clients' commits costs no round trip under the lock.
+        Returns ``fn``'s result and the version this transaction leaves (committed).
         """
 
-        def run(conn: psycopg.Connection[Any]) -> T:
-            batch = _PgBatch(self, conn)
+        def run(conn: psycopg.Connection[Any]) -> tuple[T, int]:
+            batch = _PgBatch(self, conn, seen)
             result = fn(batch)
             batch.flush()
-            return result
+            return result, batch.version_after()
 
-        return self._write(run, sync, "committing")
+        return self._write(run, sync, "committing", pipelined_commit=True)
 
     # -- size and life cycle -----------------------------------------------------------------
     def size_bytes(self) -> int:
@@ -600,37 +653,70 @@ class PostgresSnapshot(ReadOnlyStore, FetchingStore):
 class _PgBatch:
     """The :class:`~kvstore.commitlog.LogBatch` of one commit transaction.
 
-    The version row is locked by the first ``meta_get`` of it.  Data mutations are sent at
-    once (pipelined); metadata writes are buffered and sent by :meth:`flush` as one upsert and
-    one delete, so a commit costs a few round trips whatever it logs.
+    The version row is locked by the first ``meta_get`` of it, in one round trip with the
+    log entries after ``seen`` (up to :data:`_PREFETCH` of them): the validation that follows
+    reads them from memory.  Data mutations are sent at once (pipelined); metadata writes
+    are buffered and sent by :meth:`flush` as one upsert and one delete, and ``COMMIT`` follows
+    in the same pipeline, so a commit costs one round trip under the lock whatever it logs.
     """
 
-    def __init__(self, store: PostgresStore, conn: psycopg.Connection[Any]) -> None:
+    def __init__(self, store: PostgresStore, conn: psycopg.Connection[Any], seen: int) -> None:
         self._store = store
         self._conn = conn
         self._puts: dict[bytes, bytes] = {}
         self._deletes: set[bytes] = set()
         self._locked = False
+        self._seen = seen
+        #: The version read under the lock (0 until locked).
+        self.locked_version = 0
+        # Log entries fetched with the lock: every entry key in [_lo, _hi) is in _fetched.
+        self._fetched: dict[bytes, bytes] = {}
+        self._lo = self._hi = b""
 
     def apply(self, mutations: Mutations) -> None:
         self._store._apply_in(self._conn, mutations)
 
-    def _lock_version(self) -> None:
-        if not self._locked:
-            self._conn.execute(self._store._sql.meta_lock, (_VERSION_KEY,))
-            self._locked = True
+    def _lock_version(self) -> bytes | None:
+        """Lock the version row and fetch the log entries after ``seen``: one round trip.
+
+        The entry query runs after the lock is granted, as a new READ COMMITTED statement,
+        so it sees every entry up to the locked version.  Returns the version row's value.
+        """
+        s = self._store._sql
+        conn = self._conn
+        lock = conn.execute(s.meta_lock, (_VERSION_KEY,), binary=True)
+        lo = _ENTRY_PREFIX + _U64.pack(self._seen + 1)
+        entries = conn.execute(s.meta_range_limit, (lo, _ENTRY_END, _PREFETCH), binary=True)
+        row = lock.fetchone()  # syncs the pipeline: both results arrive together
+        rows: list[tuple[bytes, bytes]] = entries.fetchall()
+        self._locked = True
+        self._fetched = dict(rows)
+        self._lo = lo
+        # A full batch covers only up to its last key (the rest is read when needed).
+        self._hi = _ENTRY_END if len(rows) < _PREFETCH else rows[-1][0] + b"\x00"
+        value: bytes | None = None if row is None else row[0]
+        self.locked_version = version_of(value)
+        return value
+
+    def version_after(self) -> int:
+        """The version this transaction leaves: the one it writes, else the locked one."""
+        written = self._puts.get(_VERSION_KEY)
+        return self.locked_version if written is None else version_of(written)
+
+    def _covered(self, lo: bytes, hi: bytes | None) -> bool:
+        """Whether every entry key in ``[lo, hi)`` was fetched with the lock."""
+        return self._locked and hi is not None and self._lo <= lo and hi <= self._hi
 
     def meta_get(self, key: bytes) -> bytes | None:
         if key in self._deletes:
             return None
         if key in self._puts:
             return self._puts[key]
-        s = self._store._sql
         if key == _VERSION_KEY and not self._locked:
-            self._locked = True
-            row = self._conn.execute(s.meta_lock, (key,), binary=True).fetchone()
-        else:
-            row = self._conn.execute(s.meta_get, (key,), binary=True).fetchone()
+            return self._lock_version()
+        if self._covered(key, key + b"\x00"):
+            return self._fetched.get(key)
+        row = self._conn.execute(self._store._sql.meta_get, (key,), binary=True).fetchone()
         return None if row is None else row[0]
 
     def meta_put(self, key: bytes, value: bytes) -> None:
@@ -643,7 +729,10 @@ class _PgBatch:
 
     def meta_range(self, min_key: bytes, max_key: bytes | None) -> Iterator[tuple[bytes, bytes]]:
         s = self._store._sql
-        if max_key is None:
+        rows: list[tuple[bytes, bytes]]
+        if max_key is not None and self._covered(min_key, max_key):
+            rows = [kv for kv in self._fetched.items() if min_key <= kv[0] < max_key]
+        elif max_key is None:
             rows = self._conn.execute(s.meta_range_from, (min_key,), binary=True).fetchall()
         else:
             rows = self._conn.execute(s.meta_range, (min_key, max_key), binary=True).fetchall()
@@ -656,7 +745,8 @@ class _PgBatch:
 
     def flush(self) -> None:
         """Send the buffered metadata writes (inside the same transaction)."""
-        self._lock_version()
+        if not self._locked:
+            self._lock_version()
         s = self._store._sql
         if self._deletes:
             self._conn.execute(s.meta_delete_many, (list(self._deletes),))
@@ -672,9 +762,21 @@ class PostgresLog(CommitLog):
     ) -> None:
         super().__init__(keep_seconds, keep_commits, keep_bytes)
         self._store = store
+        # The log entries after this version are fetched with the commit lock: the version
+        # this process's last commit left, or else its first snapshot's (commits are
+        # exclusive in a process, and each one moves it on).
+        self._seen = 0
 
     def begin(self) -> tuple[KVStore, int]:
-        return self._store._begin_snapshot()
+        snapshot, version = self._store._begin_snapshot()
+        if self._seen == 0:
+            self._seen = version
+        return snapshot, version
 
     def atomic(self, fn: Callable[[LogBatch], T], sync: bool | None) -> T:
-        return self._store._atomic(fn, sync)
+        # A transaction's snapshot is normally at or after the version seen by this process's
+        # last commit, so the entries it validates against are among those fetched; an older
+        # one's are read by a query under the lock, as before.
+        result, version = self._store._atomic(fn, sync, self._seen)
+        self._seen = max(self._seen, version)
+        return result

@@ -279,3 +279,71 @@ def test_commit_unknown_is_never_retried_by_run(
     t.join(30)
     assert len(errors) == 1 and isinstance(errors[0], CommitUnknown), errors
     assert calls == [1]
+
+
+def test_session_durability_and_per_write_override(pg_dsn: str, commit_hangs: None) -> None:
+    """``sync=False`` is set once per session; a write asking ``sync=True`` still waits.
+
+    With a standby that never answers, a synchronous COMMIT hangs: the store's own commits
+    must not (the session says ``off``), one asking for ``sync=True`` must (``SET LOCAL``
+    back to the server's default), and killing it mid-wait is CommitUnknown.
+    """
+    with PostgresStore(pg_dsn, table=pgserver.fresh_table(), sync=False) as store:
+        store.put(b"a", b"1")  # returns at once: no standby wait
+        db = kvstore.Database(store, durability="none")
+        with db.transaction() as tx:
+            tx.put(b"b", b"1")
+        t, errors = _in_thread(lambda: store.apply(SimpleMutations(puts=[(b"c", b"1")]), sync=True))
+        _kill_the_committer(pg_dsn)
+        t.join(30)
+        assert len(errors) == 1 and isinstance(errors[0], CommitUnknown), errors
+        assert store.get(b"a") == b"1" and store.get(b"b") == b"1"
+
+
+# -- the commit's critical section ------------------------------------------------------------
+@pytest.mark.parametrize("prefetch", [2, 256])
+def test_validation_sees_other_clients_commits_beyond_the_prefetched_entries(
+    pg_dsn: str, prefetch: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit validates against every other client's commit since its snapshot.
+
+    The log entries after the version a client last saw come with the commit lock, at most
+    ``_PREFETCH`` of them; the rest, and those before it (an older snapshot of another
+    thread), are read under the lock by a query.  Both ways find the conflict.
+    """
+    from kvstore.backends import postgres
+
+    monkeypatch.setattr(postgres, "_PREFETCH", prefetch)
+    table = pgserver.fresh_table()
+    with PostgresStore(pg_dsn, table=table) as s1, PostgresStore(pg_dsn, table=table) as s2:
+        db1, db2 = kvstore.Database(s1), kvstore.Database(s2)
+        with db1.transaction() as tx:
+            tx.put(b"x", b"0")
+        old = db1.transaction()  # an older snapshot: it reads x now, commits last
+        assert old.get(b"x") == b"0"
+        with db1.transaction() as tx:  # this process's last commit moves past old's snapshot
+            tx.put(b"w", b"1")
+        for i in range(5):  # another client: five commits, the last one writes x
+            with db2.transaction() as tx:
+                tx.put(b"y%d" % i, b"1")
+        with db2.transaction() as tx:
+            tx.put(b"x", b"2")
+        late = db1.transaction()
+        assert late.get(b"w") == b"1"
+        reader = db1.transaction()  # snapshot before db2's next commit of x
+        assert reader.get(b"x") == b"2"
+        for i in range(5):
+            with db2.transaction() as tx:
+                tx.put(b"z%d" % i, b"1")
+        with db2.transaction() as tx:
+            tx.put(b"x", b"3")
+        reader.put(b"r", b"1")
+        with pytest.raises(kvstore.TransactionConflict):
+            reader.commit()
+        old.put(b"o", b"1")
+        with pytest.raises(kvstore.TransactionConflict):
+            old.commit()
+        late.put(b"l", b"1")  # read only w, which nobody else wrote: commits
+        late.commit()
+        assert s1.get(b"l") == b"1" and s1.get(b"r") is None and s1.get(b"o") is None
+        assert s1.get(b"x") == b"3"
