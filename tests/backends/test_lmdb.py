@@ -1051,3 +1051,25 @@ def test_an_empty_environment_is_initialized(tmp_path: Path) -> None:
     with LMDBStore(path) as store:
         store.put(b"k", b"v")
         assert store.get(b"k") == b"v"
+
+
+def test_a_bounded_scan_copies_no_values_past_its_bound(tmp_path: Path) -> None:
+    """A scan stops at its bound: reading one 64 KiB value does not copy the next 15 too."""
+    import tracemalloc
+
+    from kvstore import MutableView
+
+    with LMDBStore(tmp_path / "db", sync=False) as store:
+        view = MutableView(store)
+        for i in range(40):
+            view.put(b"page%03d" % i, bytes([i]) * 65536)
+        store.apply(view.writes)
+        for reverse in (False, True):
+            tracemalloc.start()
+            try:
+                got = list(store.get_range(b"page010", b"page011", reverse=reverse))
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+            assert got == [(b"page010", bytes([10]) * 65536)]
+            assert peak < 4 * 65536, (reverse, peak)  # was about 16 values, 1 MiB
