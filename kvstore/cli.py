@@ -330,7 +330,7 @@ def _bench_main() -> Callable[[list[str]], int] | None:
     installs it beside the package as ``kvstore_benchmarks`` and names it in the entry-point
     group :data:`BENCH_ENTRY_POINTS`; in a source checkout ``benchmarks/`` is used directly.
     """
-    if os.path.isdir("benchmarks") and os.path.isfile(os.path.join("benchmarks", "rows.py")):
+    if os.path.isfile(os.path.join("benchmarks", "rows.py")):
         if os.getcwd() not in sys.path:  # a console script does not put it there
             sys.path.insert(0, os.getcwd())
         with contextlib.suppress(ImportError):

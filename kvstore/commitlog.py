@@ -48,11 +48,13 @@ from kvstore.store import AtomicKVStore, KVStore
 
 __all__ = [
     "DEFAULT_HISTORY_BYTES",
+    "ENTRY_PREFIX",
     "VERSION_KEY",
     "CommitLog",
     "LocalLog",
     "LogBatch",
     "StoreLog",
+    "entry_key",
     "version_of",
 ]
 
@@ -60,7 +62,8 @@ T = TypeVar("T")
 
 #: The metadata key of the version record: the last version, then the log's byte tally.
 VERSION_KEY = _VERSION_KEY = b"commit/version"
-_ENTRY_PREFIX = b"commit/log/"
+#: The metadata keys of the log entries: this prefix, then the version (8 bytes, big-endian).
+ENTRY_PREFIX = _ENTRY_PREFIX = b"commit/log/"
 _U64 = struct.Struct(">Q")
 #: ``commit/version``: the version, the entry bytes ever appended, the entry bytes ever dropped
 #: (a store written before the byte bound holds the version alone: both counts read as 0).
@@ -78,8 +81,12 @@ _COARSE_BYTES = 32 * 1024
 _BUCKETS = 32
 
 
-def _entry_key(version: int) -> bytes:
+def entry_key(version: int) -> bytes:
+    """The metadata key of commit ``version``'s log entry."""
     return _ENTRY_PREFIX + _U64.pack(version)
+
+
+_entry_key = entry_key
 
 
 #: How many recent commits' shapes the in-process cache keeps (older ones are read back).

@@ -24,18 +24,16 @@ import itertools
 import operator
 import os
 import stat
-import struct
 import sys
 import threading
 import weakref
-from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import lmdb
 
-from kvstore.backends.lmdbcheck import STAMP, check_pages, stamp, vouch, vouched
+from kvstore.backends.lmdbcheck import META, STAMP, check_pages, stamp, vouch, vouched
 from kvstore.counters import check_amount
 from kvstore.errors import (
     CorruptData,
@@ -68,6 +66,7 @@ if TYPE_CHECKING:
 __all__ = ["LMDBBatch", "LMDBSnapshot", "LMDBStore"]
 
 T = TypeVar("T")
+P = TypeVar("P", bound=tuple[bytes, bytes])
 
 _DATA_DB = b"data"
 _EMPTY_DB = b"empty-key"
@@ -110,7 +109,6 @@ _CORRUPT_ERRORS: tuple[type[lmdb.Error], ...] = tuple(
     if hasattr(lmdb, name)
 )
 
-_key0 = operator.itemgetter(0)
 # PERFORMANCE R5: map(_new, _PAIRS, pairs) turns cursor tuples into KVPairs at C speed, ~20%
 # cheaper per pair than kvstore.store.make_pair (no functools.partial layer).
 _new = tuple.__new__
@@ -347,12 +345,6 @@ _MARKER = "kvstore-store"
 _MARKER_TEXT = b"kvstore LMDB store: do not delete while data.mdb exists\n"
 _META_MAGIC = 0xBEEFC0DE
 _META_VERSION = 1
-_SIZE_T = "Q" if struct.calcsize("N") == 8 else "I"
-# An LMDB meta page: the page header (pgno, pad u16, flags u16, lower u16, upper u16), then
-# MDB_meta: magic u32, version u32, address, mapsize, two MDB_db records (pad u32, flags u16,
-# depth u16, branch, leaf and overflow page counts, entries, root), last_pgno, txnid.
-_DB_RECORD = "IHH" + _SIZE_T * 5
-_META = struct.Struct("=" + _SIZE_T + "HHHH" + "II" + _SIZE_T * 2 + _DB_RECORD * 2 + _SIZE_T * 2)
 _PSIZE_INDEX = 9  # the free DB's pad field holds the page size (in meta page 0)
 
 
@@ -373,21 +365,21 @@ def _check_data_file(path: str) -> None:
     try:
         with open(data, "rb") as f:
             size = os.fstat(f.fileno()).st_size
-            head = f.read(_META.size)
+            head = f.read(META.size)
             if size == 0:
                 if marked:
                     raise _corrupt_file(data, "it is empty, but a store was created here")
                 return  # a store whose creation never finished: LMDB starts it afresh
-            if len(head) < _META.size:
+            if len(head) < META.size:
                 raise _corrupt_file(data, f"{size} bytes is too short for an LMDB meta page")
-            first = _META.unpack(head)
+            first = META.unpack(head)
             psize = first[_PSIZE_INDEX]
             if psize < 512 or psize > 1 << 16 or psize & (psize - 1):
                 raise _corrupt_file(data, f"meta page 0 gives an impossible page size {psize}")
             if size < 2 * psize:
                 raise _corrupt_file(data, f"{size} bytes cannot hold the two meta pages")
             f.seek(psize)
-            second = _META.unpack(f.read(_META.size))
+            second = META.unpack(f.read(META.size))
     except FileNotFoundError:
         if marked:
             raise _corrupt_file(data, "it is missing, but a store was created here") from None
@@ -739,6 +731,16 @@ def _seek_before(cursor: lmdb.Cursor[bytes], hi: bytes | None) -> bool:
     return True
 
 
+def _below(hi: bytes | None, pairs: Iterator[P]) -> Iterator[P]:
+    """``pairs`` up to the first whose key is ``>= hi``, tested in C (``(hi,) > pair``).
+
+    So a cursor stops at the bound and copies no value past it.
+    """
+    if hi is None:
+        return pairs
+    return itertools.takewhile(functools.partial(operator.gt, (hi,)), pairs)
+
+
 def _scan(
     txn: _Txn, data: _Db, empty: _Db, lo: bytes, hi: bytes | None, reverse: bool, limit: int
 ) -> list[KVPair]:
@@ -772,9 +774,7 @@ def _scan(
                 if not limit:
                     return out
         if _seek(cursor, lo):
-            forward: Iterator[KVPair] = map(_new, _PAIRS, cursor.iternext())
-            if hi is not None:  # (hi,) > pair is key < hi
-                forward = itertools.takewhile(functools.partial(operator.gt, (hi,)), forward)
+            forward = _below(hi, map(_new, _PAIRS, cursor.iternext()))
             batch = list(itertools.islice(forward, limit))
             if out:
                 out += batch
@@ -1489,7 +1489,4 @@ def _meta_chunk(txn: _Txn, meta: _Db, lo: bytes, hi: bytes | None) -> list[tuple
     with txn.cursor(meta) as cursor:
         if not _seek(cursor, lo):
             return []
-        chunk = list(itertools.islice(cursor.iternext(), _META_CHUNK))
-    if hi is not None and chunk and chunk[-1][0] >= hi:
-        del chunk[bisect_left(chunk, hi, key=_key0) :]
-    return chunk
+        return list(itertools.islice(_below(hi, cursor.iternext()), _META_CHUNK))

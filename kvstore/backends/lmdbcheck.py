@@ -44,6 +44,9 @@ _NODE_SIZE = _NODE.size
 #: MDB_db: pad, flags, depth, then branch/leaf/overflow page counts, entries and root.
 _DB = struct.Struct("=IHH" + _SIZE_T * 5)
 _META_DBS = struct.Struct("=II" + _SIZE_T * 2 + _DB.format[1:] * 2 + _SIZE_T * 2)
+#: A whole meta page's start: the page header, then MDB_meta (magic, version, address,
+#: mapsize, the free-page and main database records, last page number, txnid).
+META = struct.Struct(_HEADER.format + _META_DBS.format[1:])
 
 P_BRANCH, P_LEAF, P_OVERFLOW, P_LEAF2, P_SUBP = 0x01, 0x02, 0x04, 0x20, 0x40
 F_BIGDATA, F_SUBDATA, F_DUPDATA = 0x01, 0x02, 0x04
@@ -65,14 +68,14 @@ class _Walk:
     def bad(self, pgno: int, why: str) -> CorruptData:
         return CorruptData(f"the LMDB data file {self.path!r} is damaged: page {pgno} {why}")
 
-    def page(self, pgno: int, count: int = 1) -> bytes:
-        if not 2 <= pgno <= self.last or pgno + count - 1 > self.last:
+    def page(self, pgno: int) -> bytes:
+        if not 2 <= pgno <= self.last:
             raise self.bad(pgno, f"is outside the file's pages 2..{self.last}")
         if pgno in self.seen:
             raise self.bad(pgno, "is reached twice")
         self.seen.add(pgno)
-        data = self.read(pgno * self.psize, count * self.psize)
-        if len(data) != count * self.psize:
+        data = self.read(pgno * self.psize, self.psize)
+        if len(data) != self.psize:
             raise self.bad(pgno, "is cut short")
         number = _HEADER.unpack_from(data)[0]
         if number != pgno:

@@ -41,11 +41,11 @@ except ImportError as _e:  # pragma: no cover - depends on the installed extras
         "pip install 'kvstore-delta[postgres]'"
     ) from _e
 
+from kvstore.commitlog import ENTRY_PREFIX, CommitLog, LogBatch, entry_key, version_of
 from kvstore.commitlog import VERSION_KEY as _VERSION_KEY
-from kvstore.commitlog import CommitLog, LogBatch, version_of
 from kvstore.counters import check_amount, wrap64
 from kvstore.errors import CommitUnknown, StoreClosed, StoreUnavailable
-from kvstore.keys import check_bounds, check_key, check_value
+from kvstore.keys import check_bounds, check_key, check_value, prefix_end
 from kvstore.ranges import KeyRange
 from kvstore.store import (
     AtomicKVStore,
@@ -69,9 +69,10 @@ _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: PostgreSQL identifiers are at most 63 bytes; ``_meta`` is appended for the log table.
 _MAX_TABLE_NAME = 63 - len("_meta")
 _U64 = struct.Struct(">Q")
-#: Log entry keys (as in kvstore.commitlog): the prefix, then the version (8 bytes, BE).
-_ENTRY_PREFIX = b"commit/log/"
-_ENTRY_END = b"commit/log0"  # just past every entry key ("/" + 1)
+_end = prefix_end(ENTRY_PREFIX)
+assert _end is not None  # the prefix does not end in 0xff
+#: Just past every log entry key.
+_ENTRY_END: bytes = _end
 #: The most log entries fetched in the same round trip as the commit lock.
 _PREFETCH = 256
 
@@ -685,7 +686,7 @@ class _PgBatch:
         s = self._store._sql
         conn = self._conn
         lock = conn.execute(s.meta_lock, (_VERSION_KEY,), binary=True)
-        lo = _ENTRY_PREFIX + _U64.pack(self._seen + 1)
+        lo = entry_key(self._seen + 1)
         entries = conn.execute(s.meta_range_limit, (lo, _ENTRY_END, _PREFETCH), binary=True)
         row = lock.fetchone()  # syncs the pipeline: both results arrive together
         rows: list[tuple[bytes, bytes]] = entries.fetchall()
