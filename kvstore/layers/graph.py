@@ -7,10 +7,11 @@ store as **one transaction** (so the graph on disk is always whole), then publis
 immutable in-memory snapshot.  Readers use the snapshot they find, without locks; it is at
 most about one interval stale.
 
-Several processes may open one path.  Every batch also appends a small change record naming
-the ids it touched, under an increasing batch number; every instance follows those records
-and re-reads only the touched ids, so keeping a snapshot current costs in proportion to what
-changed, never a re-read of the whole graph.
+Several processes may open one path.  Every batch also stores a change record holding what
+it wrote (:mod:`kvstore.layers.graph_changes`), under an increasing batch number; every
+instance follows those records, so keeping a snapshot current costs in proportion to what
+changed: no re-read of the graph, and (the snapshot holding
+:class:`~kvstore.layers.frozenmap.FrozenMap` maps) no copy of it either.
 
 Key schema, under ``(b"kvstore.graph",)``::
 
@@ -19,7 +20,8 @@ Key schema, under ``(b"kvstore.graph",)``::
     ("a", source, order, target, type) -> pack((confidence, weight, created))
     ("e", source, target, type)     -> pack((order,))      one association per triple
     ("head",)                       -> pack((batch,))      the last batch number
-    ("log", batch)                  -> pack((ids...))      sources and concepts a batch touched
+    ("chg", batch)                  -> change record       what the batch wrote (binary)
+    ("chgtally",)                   -> pack((first, bytes)) the oldest record kept, bytes kept
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ import attrs
 import kvstore
 from kvstore import Database, ReadOnlyError, Subspace, Transaction
 from kvstore import tuple as tuple_layer
+from kvstore.layers.frozenmap import FrozenMap
+from kvstore.layers.graph_changes import ASSOCIATION_TYPES, Changes, ConceptRecord, EdgeRecord
 
 __all__ = [
     "ASSOCIATION_TYPES",
@@ -48,10 +52,15 @@ __all__ = [
     "GraphStats",
 ]
 
-ASSOCIATION_TYPES: Final = ("semantic", "causal", "temporal", "hierarchical", "compositional")
 _ROOT: Final = Subspace((b"kvstore.graph",))
 _HEAD: Final = _ROOT.pack(("head",))
-_LOG_KEEP: Final = 10_000  # change records kept; an instance further behind reloads all
+_CHANGES: Final = _ROOT.subspace(("chg",))
+_TALLY: Final = _ROOT.pack(("chgtally",))
+_OLD_LOG: Final = _ROOT.range(("log",))  # id-only change records of earlier versions
+#: Change records kept: at most this many batches and (beyond the newest) this many bytes.
+#: An instance further behind reloads the whole graph.
+_KEEP_BATCHES: Final = 10_000
+_KEEP_BYTES: Final = 64 * 1024 * 1024
 
 
 @attrs.frozen
@@ -176,40 +185,24 @@ def _decode_vector(raw: bytes | None) -> tuple[float, ...] | None:
 
 @attrs.frozen
 class _Snapshot:
-    """One immutable published state: never changed after it is published."""
+    """One immutable published state: never changed after it is published.
 
-    concepts: dict[bytes, tuple[bytes, bytes | None, float, float, float]]
-    edges: dict[bytes, tuple[Association, ...]]  # outgoing, first-learned order
-    targets: dict[bytes, tuple[bytes, ...]]  # distinct targets, first-learned order
-    sources: dict[bytes, tuple[bytes, ...]]  # reverse adjacency, for two-sided searches
+    Its maps are :class:`FrozenMap` maps, so the next snapshot shares everything a batch did
+    not touch instead of copying the graph.
+    """
+
+    concepts: FrozenMap[bytes, ConceptRecord]
+    edges: FrozenMap[bytes, tuple[EdgeRecord, ...]]  # outgoing, sorted by position
+    targets: FrozenMap[bytes, tuple[bytes, ...]]  # distinct targets, first-learned order
+    sources: FrozenMap[bytes, tuple[bytes, ...]]  # reverse adjacency, for two-sided searches
     edge_count: int
     sequence: int
     batch: int
     timestamp: float
 
 
-def _targets(edges: Sequence[Association]) -> tuple[bytes, ...]:
-    return tuple(dict.fromkeys(e.target for e in edges))
-
-
-def _load_concept(
-    tx: Transaction, cid: bytes
-) -> tuple[bytes, bytes | None, float, float, float] | None:
-    raw = tx.get(_ROOT.pack(("c", cid)))
-    if raw is None:
-        return None
-    content, vector, strength, confidence, created = tuple_layer.unpack(raw)
-    return (content, vector, strength, confidence, created)
-
-
-def _load_edges(tx: Transaction, source: bytes) -> tuple[Association, ...]:
-    space = _ROOT.subspace(("a", source))
-    out = []
-    for pair in tx.get_range(space.range().min_key, space.range().max_key):
-        _, target, assoc_type = space.unpack(pair.key)
-        confidence, weight, created = tuple_layer.unpack(pair.value)
-        out.append(Association(source, target, assoc_type, confidence, weight, created))
-    return tuple(out)
+def _distinct_targets(records: Iterable[EdgeRecord]) -> tuple[bytes, ...]:
+    return tuple(dict.fromkeys(r[1] for r in records))
 
 
 def _read_head(tx: Transaction) -> int:
@@ -218,88 +211,119 @@ def _read_head(tx: Transaction) -> int:
 
 
 def _load_all(tx: Transaction, sequence: int) -> _Snapshot:
+    """The whole graph read from the store (on open, or when the change records fall short)."""
     batch = _read_head(tx)
-    concepts = {}
-    cs = _ROOT.range(("c",))
-    for pair in tx.get_range(cs.min_key, cs.max_key):
-        (cid,) = _ROOT.subspace(("c",)).unpack(pair.key)
+    concepts: dict[bytes, ConceptRecord] = {}
+    cs = _ROOT.subspace(("c",))
+    for pair in tx.get_range(cs.range().min_key, cs.range().max_key):
+        (cid,) = cs.unpack(pair.key)
         content, vector, strength, confidence, created = tuple_layer.unpack(pair.value)
         concepts[cid] = (content, vector, strength, confidence, created)
-    grouped: dict[bytes, list[Association]] = collections.defaultdict(list)
+    grouped: dict[bytes, list[EdgeRecord]] = collections.defaultdict(list)
     a = _ROOT.subspace(("a",))
     for pair in tx.get_range(a.range().min_key, a.range().max_key):
-        source, _, target, assoc_type = a.unpack(pair.key)
+        source, position, target, assoc_type = a.unpack(pair.key)
         confidence, weight, created = tuple_layer.unpack(pair.value)
-        grouped[source].append(Association(source, target, assoc_type, confidence, weight, created))
-    edges = {s: tuple(v) for s, v in grouped.items()}
-    targets = {s: _targets(v) for s, v in edges.items()}
+        grouped[source].append((position, target, assoc_type, confidence, weight, created))
+    edges = {s: tuple(v) for s, v in grouped.items()}  # key order is position order
+    targets = {s: _distinct_targets(v) for s, v in edges.items()}
     reverse: dict[bytes, list[bytes]] = collections.defaultdict(list)
     for source, ts in targets.items():
         for t in ts:
             reverse[t].append(source)
-    sources = {t: tuple(v) for t, v in reverse.items()}
-    count = sum(len(v) for v in edges.values())
-    return _Snapshot(concepts, edges, targets, sources, count, sequence, batch, time.time())
+    return _Snapshot(
+        FrozenMap(concepts),
+        FrozenMap(edges),
+        FrozenMap(targets),
+        FrozenMap({t: tuple(v) for t, v in reverse.items()}),
+        sum(map(len, edges.values())),
+        sequence,
+        batch,
+        time.time(),
+    )
 
 
-def _refresh(snap: _Snapshot, tx: Transaction, sequence: int) -> _Snapshot:
-    """``snap`` brought up to the store's last batch, re-reading only what changed."""
-    head = _read_head(tx)
-    if head == snap.batch:
-        return attrs.evolve(snap, sequence=max(sequence, snap.sequence), timestamp=time.time())
-    if head - snap.batch > _LOG_KEEP:
-        return _load_all(tx, max(sequence, snap.sequence))
-    log = _ROOT.subspace(("log",))
-    touched_c: set[bytes] = set()
-    touched_s: set[bytes] = set()
-    seen = snap.batch
-    for pair in tx.get_range(log.pack((snap.batch + 1,)), log.pack((head + 1,))):
-        (number,) = log.unpack(pair.key)
-        if number != seen + 1:  # a record left the log: start over
-            return _load_all(tx, max(sequence, snap.sequence))
-        seen = number
-        concepts, sources = tuple_layer.unpack(pair.value)
-        touched_c.update(concepts)
-        touched_s.update(sources)
-    if seen != head:
-        return _load_all(tx, max(sequence, snap.sequence))
-    concepts = dict(snap.concepts)
-    for cid in touched_c:
-        rec = _load_concept(tx, cid)
-        if rec is not None:
-            concepts[cid] = rec
-    return _with_edges(snap, tx, concepts, touched_s, head, sequence)
-
-
-def _with_edges(
-    snap: _Snapshot,
-    tx: Transaction,
-    concepts: dict[bytes, tuple[bytes, bytes | None, float, float, float]],
-    touched: Iterable[bytes],
-    batch: int,
-    sequence: int,
-) -> _Snapshot:
-    """The snapshot after ``batch``: ``concepts``, and the ``touched`` sources' edges re-read.
+def _apply_changes(snap: _Snapshot, changes: Changes, batch: int, sequence: int) -> _Snapshot:
+    """``snap`` with ``changes`` (everything batches up to ``batch`` wrote since it) applied.
 
     Associations are never removed, so a source's targets only grow: the reverse adjacency
-    gains the new ones.
+    gains the new ones.  A reader process runs this for every batch a writer makes, so the
+    common cases (a new source; edges learned after all of a source's others) skip the
+    merge and sort (PERFORMANCE L4).
     """
-    edges = dict(snap.edges)
-    targets = dict(snap.targets)
-    sources = dict(snap.sources)
+    concepts = snap.concepts.updated(changes.concepts)
+    edges, targets, sources = snap.edges, snap.targets, snap.sources
     count = snap.edge_count
-    for source in touched:
-        new = _load_edges(tx, source)
-        count += len(new) - len(edges.get(source, ()))
-        edges[source] = new
-        old_targets = set(targets.get(source, ()))
-        targets[source] = _targets(new)
-        for t in targets[source]:
-            if t not in old_targets:
-                sources[t] = (*sources.get(t, ()), source)
+    if changes.edges:
+        new_edges: dict[bytes, tuple[EdgeRecord, ...]] = {}
+        new_targets: dict[bytes, tuple[bytes, ...]] = {}
+        new_sources: dict[bytes, tuple[bytes, ...]] = {}
+        h = hash
+        e_shards, e_mask = edges.parts()
+        t_shards, t_mask = targets.parts()
+        s_shards, s_mask = sources.parts()
+        for source, written in changes.edges.items():
+            old = e_shards[h(source) & e_mask].get(source, ())
+            records: tuple[EdgeRecord, ...]
+            if len(written) == 1:
+                (record,) = written.values()
+                records = (record,)
+            else:
+                records = tuple(sorted(written.values()))
+            if not old:
+                old_targets: tuple[bytes, ...] = ()
+            elif records[0][0] > old[-1][0]:
+                # All after the old ones, so none replaces one (a replacement keeps its place)
+                old_targets = t_shards[h(source) & t_mask][source]
+                records = old + records
+            else:
+                merged = {(r[1], r[2]): r for r in old}
+                merged.update(written)
+                records = tuple(sorted(merged.values()))
+                old_targets = t_shards[h(source) & t_mask][source]
+            count += len(records) - len(old)
+            new_edges[source] = records
+            distinct = (
+                (records[0][1],)
+                if len(records) == 1
+                else tuple(dict.fromkeys(r[1] for r in records))
+            )
+            if distinct != old_targets:
+                new_targets[source] = distinct
+                known = set(old_targets)
+                for t in distinct:
+                    if t not in known:
+                        prev = new_sources.get(t)
+                        if prev is None:
+                            prev = s_shards[h(t) & s_mask].get(t, ())
+                        new_sources[t] = (*prev, source)
+        edges = edges.updated(new_edges)
+        targets = targets.updated(new_targets)
+        sources = sources.updated(new_sources)
     return _Snapshot(
         concepts, edges, targets, sources, count, max(sequence, snap.sequence), batch, time.time()
     )
+
+
+def _refresh(snap: _Snapshot, tx: Transaction, sequence: int) -> _Snapshot:
+    """``snap`` brought up to the store's last batch from the change records it has not seen."""
+    head = _read_head(tx)
+    sequence = max(sequence, snap.sequence)
+    if head == snap.batch:
+        return attrs.evolve(snap, sequence=sequence, timestamp=time.time())
+    if not snap.batch < head <= snap.batch + _KEEP_BATCHES:
+        return _load_all(tx, sequence)
+    changes = Changes()
+    seen = snap.batch
+    for pair in tx.get_range(_CHANGES.pack((snap.batch + 1,)), _CHANGES.pack((head + 1,))):
+        (number,) = _CHANGES.unpack(pair.key)
+        if number != seen + 1:  # a record left the store: start over
+            return _load_all(tx, sequence)
+        seen = number
+        changes.merge(Changes.decode(pair.value))
+    if seen != head:
+        return _load_all(tx, sequence)
+    return _apply_changes(snap, changes, head, sequence)
 
 
 # --- the store ---------------------------------------------------------------------------
@@ -311,19 +335,20 @@ _Entry = tuple[Any, ...]
 
 def _apply_batch(
     tx: Transaction, entries: Sequence[_Entry], snap: _Snapshot
-) -> tuple[int, dict[bytes, tuple[bytes, bytes | None, float, float, float]] | None]:
-    """Write one batch and its change record: the batch number, and the concepts it wrote.
+) -> tuple[int, Changes, bool]:
+    """Write one batch and its change record: the batch number, what it wrote, and whether
+    ``snap`` was exactly the store's state before it.
 
     When no other process has written since ``snap`` (the head is still ``snap.batch``),
-    ``snap`` is exactly what the store holds, so a concept's ``created`` comes from it
-    instead of a read; the written concepts are then returned for the new snapshot.
+    ``snap`` is what the store holds, so a concept's ``created`` comes from it instead of a
+    read, and ``snap`` plus the returned changes is the store's state after the batch.
     """
     head = _read_head(tx)
     exact = head == snap.batch
     batch = head + 1
     now = time.time()
-    written: dict[bytes, tuple[bytes, bytes | None, float, float, float]] = {}
-    touched_s: dict[bytes, None] = {}
+    changes = Changes()
+    written = changes.concepts
     order = time.time_ns()
     known = snap.concepts
     for entry in entries:
@@ -358,32 +383,39 @@ def _apply_batch(
                 _ROOT.pack(("a", source, position, target, assoc_type)),
                 tuple_layer.pack((confidence, weight, created)),
             )
-            touched_s[source] = None
+            changes.add_edge(source, (position, target, assoc_type, confidence, weight, created))
     tx.put(_HEAD, tuple_layer.pack((batch,)))
-    log = _ROOT.subspace(("log",))
-    tx.put(log.pack((batch,)), tuple_layer.pack((tuple(written), tuple(touched_s))))
-    if batch > _LOG_KEEP:
-        tx.remove_range(log.range().min_key, log.pack((batch - _LOG_KEEP,)))
-    return batch, written if exact else None
+    _record_changes(tx, batch, changes.encode())
+    return batch, changes, exact
 
 
-def _advance(
-    snap: _Snapshot,
-    tx: Transaction,
-    batch: int,
-    written: dict[bytes, tuple[bytes, bytes | None, float, float, float]],
-    sources: Iterable[bytes],
-    sequence: int,
-) -> _Snapshot:
-    """``snap`` plus our own batch ``batch``, the one right after it: no concept re-read."""
-    concepts = dict(snap.concepts)
-    concepts.update(written)
-    return _with_edges(snap, tx, concepts, sources, batch, sequence)
+def _record_changes(tx: Transaction, batch: int, record: bytes) -> None:
+    """Store batch ``batch``'s change record; drop the oldest past the count or byte bound.
+
+    ``_TALLY`` holds the oldest record kept and the bytes kept, so trimming never scans.
+    """
+    tx.put(_CHANGES.pack((batch,)), record)
+    raw = tx.get(_TALLY)
+    if raw is None:
+        # The first batch in this format: a store written before it keeps id-only records.
+        tx.remove_range(_OLD_LOG.min_key, _OLD_LOG.max_key)
+        first, kept = batch, 0
+    else:
+        first, kept = tuple_layer.unpack(raw)
+    kept += len(record)
+    while first < batch and (batch - first >= _KEEP_BATCHES or kept > _KEEP_BYTES):
+        key = _CHANGES.pack((first,))
+        old = tx.get(key)
+        if old is not None:
+            kept -= len(old)
+            tx.remove(key)
+        first += 1
+    tx.put(_TALLY, tuple_layer.pack((first, kept)))
 
 
 def _two_sided_bfs(
-    forward: dict[bytes, tuple[bytes, ...]],
-    backward: dict[bytes, tuple[bytes, ...]],
+    forward: FrozenMap[bytes, tuple[bytes, ...]],
+    backward: FrozenMap[bytes, tuple[bytes, ...]],
     start: bytes,
     end: bytes,
     max_depth: int,
@@ -393,6 +425,9 @@ def _two_sided_bfs(
     Each round grows the smaller frontier by one whole level; the first level that meets the
     other side holds a shortest path (the best meeting of that level).
     """
+    f_shards, f_mask = forward.parts()
+    b_shards, b_mask = backward.parts()
+    h = hash  # a local: a builtin looked up per neighbour list costs ~80 ns
     parent_f: dict[bytes, bytes | None] = {start: None}
     parent_b: dict[bytes, bytes | None] = {end: None}
     dist_f = {start: 0}
@@ -401,21 +436,17 @@ def _two_sided_bfs(
     depth_f = depth_b = 0
     while front_f and front_b and depth_f + depth_b < max_depth:
         if len(front_f) <= len(front_b):
-            graph, parents, dists, others, other_dists = forward, parent_f, dist_f, parent_b, dist_b
+            shards, mask = f_shards, f_mask
+            parents, dists, others, other_dists = parent_f, dist_f, parent_b, dist_b
             frontier, depth = front_f, depth_f
         else:
-            graph, parents, dists, others, other_dists = (
-                backward,
-                parent_b,
-                dist_b,
-                parent_f,
-                dist_f,
-            )
+            shards, mask = b_shards, b_mask
+            parents, dists, others, other_dists = parent_b, dist_b, parent_f, dist_f
             frontier, depth = front_b, depth_b
         level: list[bytes] = []
         best: tuple[int, bytes] | None = None
         for node in frontier:
-            for nxt in graph.get(node, ()):
+            for nxt in shards[h(node) & mask].get(node, ()):
                 if nxt in parents:
                     continue
                 parents[nxt] = node
@@ -590,15 +621,13 @@ class ConcurrentMemory:
                 entries = [self._queue.popleft() for _ in range(n)]
                 upto = self._last_seq if not self._queue else self._queue[0][1] - 1
                 self._not_full.notify_all()
-            own: tuple[int, Any] | None = None
             if entries:
-                own = self._db.run(_apply_batch, entries, self._snap, retries=100)
+                batch, changes, exact = self._db.run(_apply_batch, entries, self._snap, retries=100)
                 self._flushes += 1
                 self._processed += len(entries)
+                if exact:  # our batch came right after our snapshot: no need to read it back
+                    self._snap = _apply_changes(self._snap, changes, batch, upto)
             with self._db.transaction(read_only=True) as tx:
-                if own is not None and own[1] is not None:
-                    sources = {e[2] for e in entries if e[0] == "a"}
-                    self._snap = _advance(self._snap, tx, own[0], own[1], sources, upto)
                 self._snap = _refresh(self._snap, tx, upto)
             self._reconciliations += 1 if entries else 0
             with self._done:
@@ -674,7 +703,10 @@ class ConcurrentMemory:
 
     def query_associations(self, concept_id: bytes) -> list[Association]:
         cid = _check_id(concept_id, "concept_id")
-        return list(self._snap.edges.get(cid, ()))
+        return [
+            Association(cid, target, kind, confidence, weight, created)
+            for _, target, kind, confidence, weight, created in self._snap.edges.get(cid, ())
+        ]
 
     def find_path(self, start: bytes, end: bytes, max_depth: int = 6) -> list[bytes] | None:
         """A shortest directed path from ``start`` to ``end`` of at most ``max_depth`` edges."""

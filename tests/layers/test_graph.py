@@ -338,3 +338,83 @@ def test_cli(tmp_path: Path) -> None:
     assert r.returncode == 1 and "no concept" in r.stderr and r.stderr.count("\n") == 1
     r = run("concept", "zz")
     assert r.returncode == 2 and "not hex" in r.stderr and "Traceback" not in r.stderr
+
+
+def _graph_state(m: ConcurrentMemory, ids: list[bytes]) -> object:
+    """Everything a reader can see of ``ids``, for comparing two instances."""
+    s = m.stats().snapshot
+    return (
+        s.concept_count,
+        s.edge_count,
+        [(m.query_concept(i), m.query_associations(i), m.query_neighbors(i)) for i in ids],
+        [m.find_path(a, b, 3) for a in ids[:6] for b in ids[:6]],
+    )
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["c", "a"]),
+            st.integers(0, 1),  # which writer
+            st.integers(0, 11),
+            st.integers(0, 11),
+            st.sampled_from(["semantic", "causal"]),
+            st.floats(0, 1),
+        ),
+        max_size=60,
+    )
+)
+@settings(max_examples=25, deadline=None)
+def test_change_records_keep_a_snapshot_equal_to_a_fresh_load(
+    tmp_path_factory: pytest.TempPathFactory, ops: list[tuple[str, int, int, int, str, float]]
+) -> None:
+    """Two writers (each behind the other's batches) and a reader that only follows records."""
+    path = tmp_path_factory.mktemp("g") / "g"
+    ids = [cid(i) for i in range(12)]
+    with kvstore.open(path, durability="none") as db:
+        reader = ConcurrentMemory(db, read_only=True, reconcile_interval_ms=1)
+        writers = [ConcurrentMemory(db, reconcile_interval_ms=1) for _ in range(2)]
+        for kind, w, x, y, assoc_type, value in ops:
+            if kind == "c":
+                writers[w].learn_concept(ids[x], b"c%d" % y, [value], value, value)
+            else:
+                writers[w].learn_association(ids[x], ids[y], assoc_type, value, value)
+            if x % 5 == 0:
+                writers[w].flush()
+        for writer in writers:
+            writer.close()
+        fresh = ConcurrentMemory(db, read_only=True)
+        expected = _graph_state(fresh, ids)
+        deadline = time.monotonic() + 10
+        while _graph_state(reader, ids) != expected and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert _graph_state(reader, ids) == expected
+        reader.close()
+        fresh.close()
+
+
+def test_change_records_are_bounded_and_a_reader_behind_them_reloads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kvstore.layers import graph
+
+    monkeypatch.setattr(graph, "_KEEP_BYTES", 2_000)  # a few records of 10 concepts
+    with kvstore.open(tmp_path / "g", durability="none") as db:
+        db.run(lambda tx: tx.put(graph._ROOT.pack(("log", 1)), b"an id-only record"))
+        late = ConcurrentMemory(db, read_only=True, reconcile_interval_ms=60_000)
+        with ConcurrentMemory(db, max_batch_size=10) as w:
+            for i in range(200):
+                w.learn_concept(cid(i), b"x" * 20)
+        with db.transaction(read_only=True) as tx:
+            records, old = graph._CHANGES.range(), graph._OLD_LOG
+            kept = list(tx.get_range(records.min_key, records.max_key))
+            assert not list(tx.get_range(old.min_key, old.max_key))  # the id-only record's gone
+        assert 1 <= len(kept) <= 10
+        assert sum(len(p.value) for p in kept) <= 2_000 + len(kept[-1].value)
+        # The reader was left far behind the records kept: its next look reloads the graph.
+        deadline = time.monotonic() + 10
+        while late.stats().snapshot.concept_count < 200 and time.monotonic() < deadline:
+            late._wake.set()
+            time.sleep(0.01)
+        assert late.stats().snapshot.concept_count == 200
+        late.close()
