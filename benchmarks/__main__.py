@@ -44,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--rows",
         metavar="IDS",
-        help="comma-separated rows to run: ids (R1, R5 = R5a-c, L0 = L0a-d, P = P-set and "
+        help="comma-separated rows to run: ids (R1, R5 = R5a-c, L0 = L0a-d, L3p = L3p-insert "
+        "and L3p-path, P = P-set and "
         "P-get) or issues "
         "(core, view, transaction, records, persidict, regions, graph); default: all",
     )

@@ -2,8 +2,8 @@
 
 A row's thresholds live here and nowhere else; its ``measure`` function (in the module of
 its concern) only measures.  ``--rows`` picks rows by id (``R5`` means R5a, R5b and R5c;
-``L0`` means L0a-L0d, ``P`` means P-set and P-get) or by issue (``core``, ``view``,
-``transaction``, ``records``, ``persidict``).
+``L0`` means L0a-L0d, ``P`` means P-set and P-get, ``L3p`` means L3p-insert and L3p-path)
+or by issue (``core``, ``view``, ``transaction``, ``records``, ``persidict``).
 """
 
 from __future__ import annotations
@@ -85,6 +85,21 @@ ROWS: tuple[Row, ...] = (
         "graph: find_path, 10k concepts",
         _ratio(0.5, ">= 10k/s, >= 0.5x networkx"),
         graph.l3_find_path,
+    ),
+    # L3p: one measurement against kuzu (and networkx), two rows; ``--rows L3p`` runs both.
+    Row(
+        "L3p-insert",
+        "graph",
+        "graph: durable insert vs kuzu",
+        _ratio(1.0, "ahead of kuzu"),
+        graph.l3p_kuzu,
+    ),
+    Row(
+        "L3p-path",
+        "graph",
+        "graph: find_path vs kuzu",
+        _ratio(1.0, "ahead of kuzu, >= 0.5x nx"),
+        graph.l3p_path,
     ),
     Row(
         "L4",
