@@ -270,24 +270,17 @@ def _apply_changes(snap: _Snapshot, changes: Changes, batch: int, sequence: int)
                 records = (record,)
             else:
                 records = tuple(sorted(written.values()))
-            if not old:
-                old_targets: tuple[bytes, ...] = ()
-            elif records[0][0] > old[-1][0]:
+            if old and records[0][0] > old[-1][0]:
                 # All after the old ones, so none replaces one (a replacement keeps its place)
-                old_targets = t_shards[h(source) & t_mask][source]
                 records = old + records
-            else:
+            elif old:
                 merged = {(r[1], r[2]): r for r in old}
                 merged.update(written)
                 records = tuple(sorted(merged.values()))
-                old_targets = t_shards[h(source) & t_mask][source]
+            old_targets = t_shards[h(source) & t_mask].get(source, ())
             count += len(records) - len(old)
             new_edges[source] = records
-            distinct = (
-                (records[0][1],)
-                if len(records) == 1
-                else tuple(dict.fromkeys(r[1] for r in records))
-            )
+            distinct = _distinct_targets(records)
             if distinct != old_targets:
                 new_targets[source] = distinct
                 known = set(old_targets)
