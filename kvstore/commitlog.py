@@ -20,9 +20,10 @@ the LMDB file swelled ~80x over its live data (issue 9, defect 3).
 The byte total is kept with the version (``commit/version`` holds the version, the bytes ever
 appended and the bytes ever dropped), so bounding it costs no extra read per commit.
 
-Two homes for the log share this logic through :class:`LogBatch`: the LMDB store's metadata
-database (so every process sharing the path sees every commit), and process memory for any
-other :class:`~kvstore.AtomicKVStore`.
+Its homes share this logic through :class:`LogBatch`: process memory for any
+:class:`~kvstore.AtomicKVStore` (:class:`LocalLog`), the LMDB store's metadata database (so
+every process sharing the path sees every commit, :mod:`kvstore.backends.lmdblog`), and
+PostgreSQL's meta table.
 """
 
 from __future__ import annotations
@@ -34,12 +35,12 @@ import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from itertools import accumulate, repeat
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from sortedcontainers import SortedDict
 
 from kvstore.conflicts import Conflict
-from kvstore.errors import CorruptData, TransactionTooOld
+from kvstore.errors import CorruptData, RetryTransaction, TransactionConflict, TransactionTooOld
 from kvstore.keys import key_after
 from kvstore.mutations import Mutations, Writes
 from kvstore.ranges import KeyRange, KeyRanges
@@ -53,12 +54,13 @@ __all__ = [
     "CommitLog",
     "LocalLog",
     "LogBatch",
-    "StoreLog",
     "entry_key",
     "version_of",
 ]
 
 T = TypeVar("T")
+#: One metadata record: key, value.
+Item = tuple[bytes, bytes]
 
 #: The metadata key of the version record: the last version, then the log's byte tally.
 VERSION_KEY = _VERSION_KEY = b"commit/version"
@@ -77,6 +79,13 @@ DEFAULT_HISTORY_BYTES = 4 * 1024 * 1024
 _COARSE_KEYS = 512
 #: An exact entry bigger than this is coarsened.
 _COARSE_BYTES = 32 * 1024
+#: How many commits apart the log looks for entries out of both retention windows.  Each
+#: look costs a cursor walk and a page rewrite or two whatever it drops: looking rarely
+#: drops many at once (PERFORMANCE R6).  The log then holds up to this many extra entries.
+_TRIM_EVERY = 1024
+#: When the entries exceed the byte budget, trimming drops this fraction of it more than it
+#: must, so the next trim is thousands of commits away.
+_TRIM_SLACK = 1 / 16
 #: How many covering ranges a coarsened commit keeps per kind (removes, puts, adjusts).
 _BUCKETS = 32
 
@@ -164,15 +173,17 @@ class Shape:
 
     def encode(self) -> bytes:
         """``removes | puts | adjusts``: a KeyRanges blob, then two key lists (see _keys)."""
-        removes = KeyRanges(self._removes).serialize() if self._removes else b""
-        return b"".join(
-            (
-                _U32.pack(len(removes)),
-                removes,
-                *_encode_keys(self._puts),
-                *_encode_keys(self._adjusts),
+        if self._removes:
+            removes = KeyRanges(self._removes).serialize()
+            return b"".join(
+                (
+                    _U32.pack(len(removes)),
+                    removes,
+                    *_encode_keys(self._puts),
+                    *_encode_keys(self._adjusts),
+                )
             )
-        )
+        return b"".join((_NO_REMOVES, *_encode_keys(self._puts), *_encode_keys(self._adjusts)))
 
     @classmethod
     def decode(cls, data: bytes) -> Shape:
@@ -217,13 +228,18 @@ def _cover_keys(keys: list[bytes], buckets: int) -> list[KeyRange]:
 
 
 _U32 = struct.Struct("<I")
+_NO_REMOVES = _U32.pack(0)
+_U16 = struct.Struct("<H")
 _NO_KEYS = (_U32.pack(0), b"", b"")
+_ONE_KEY = _U32.pack(1)
 
 
 def _encode_keys(keys: list[bytes]) -> tuple[bytes, bytes, bytes]:
     """A key list as: count (u32), lengths (u16 each, little-endian), the keys joined."""
     if not keys:
         return _NO_KEYS
+    if len(keys) == 1:  # the common small commit (PERFORMANCE R6)
+        return _ONE_KEY, _U16.pack(len(keys[0])), keys[0]
     lengths = array("H", map(len, keys))
     if sys.byteorder == "big":
         lengths.byteswap()
@@ -257,6 +273,8 @@ class LogBatch(Protocol):
     def meta_put(self, key: bytes, value: bytes) -> None: ...
 
     def meta_delete(self, key: bytes) -> None: ...
+
+    def meta_delete_range(self, min_key: bytes, max_key: bytes | None) -> None: ...
 
     def meta_range(
         self, min_key: bytes, max_key: bytes | None
@@ -295,7 +313,14 @@ class CommitLog:
     # -- shared logic ------------------------------------------------------------------------------
     def read_version(self, batch: LogBatch) -> int:
         """The current version, at the start of a write (also loads the byte tally)."""
-        version, self._appended, self._dropped = _read_tally(batch.meta_get(_VERSION_KEY))
+        return self.load_tally(batch.meta_get(_VERSION_KEY))
+
+    def load_tally(self, raw: bytes | None) -> int:
+        """Load the byte tally from the :data:`VERSION_KEY` record ``raw``; its version."""
+        if raw is not None and len(raw) == _TALLY.size:  # the usual record: no call (R6)
+            version, self._appended, self._dropped = _TALLY.unpack(raw)
+        else:
+            version, self._appended, self._dropped = _read_tally(raw)
         return version
 
     def _shape(self, batch: LogBatch, version: int, raw: bytes | None) -> Shape:
@@ -370,15 +395,27 @@ class CommitLog:
             f"within {self.keep_bytes} bytes)"
         )
 
-    def append(
-        self, batch: LogBatch, version: int, writes: Writes, pending: dict[int, Shape]
-    ) -> int:
-        """Record ``writes`` as the commit after ``version``; return the new version.
+    @staticmethod
+    def entry(writes: Writes) -> tuple[Shape, bytes]:
+        """The shape of ``writes`` and its encoded log entry (without the time).
 
-        The entry goes into ``pending``; :meth:`remember` caches it once the write is durable.
+        Independent of the log's state, so a commit computes it before taking the write lock.
         An exact entry over :data:`_COARSE_BYTES` is coarsened (at worst to three ranges).
         """
-        version += 1
+        puts, adjusts, removes = writes.puts, writes.adjusts, writes.removes
+        if (
+            dict.__len__(puts) + dict.__len__(adjusts) == 1
+            and not removes._ends
+            and not removes._pending
+        ):
+            # One put or one adjustment, the commonest commit: both parts made directly (R6).
+            if puts:
+                keys = list(dict.keys(puts))
+                shape = Shape([], keys, [])
+                return shape, b"".join((_NO_REMOVES, *_encode_keys(keys), *_NO_KEYS))
+            keys = list(dict.keys(adjusts))
+            shape = Shape([], [], keys)
+            return shape, b"".join((_NO_REMOVES, *_NO_KEYS, *_encode_keys(keys)))
         shape = Shape.of(writes)
         encoded = shape.encode()
         if len(encoded) > _COARSE_BYTES:
@@ -387,13 +424,85 @@ class CommitLog:
             if len(encoded) > _COARSE_BYTES:  # long keys: one range per kind
                 shape = shape.coarsened(1)
                 encoded = shape.encode()
-        key = _entry_key(version)
-        value = _TIME.pack(time.time()) + encoded
-        batch.meta_put(key, value)
-        shape.size = len(key) + len(value)
-        self._appended += shape.size
-        batch.meta_put(_VERSION_KEY, _TALLY.pack(version, self._appended, self._dropped))
+        return shape, encoded
+
+    def append(
+        self,
+        batch: LogBatch,
+        version: int,
+        writes: Writes,
+        pending: dict[int, Shape],
+        entry: tuple[Shape, bytes] | None = None,
+    ) -> int:
+        """Apply ``writes`` and record them as the commit after ``version``; return it.
+
+        ``entry`` is :meth:`entry` of ``writes`` if already made.  The entry goes into
+        ``pending``; :meth:`remember` caches it once the write is durable.
+        """
+        shape, encoded = self.entry(writes) if entry is None else entry
+        batch.apply(writes)
+        version += 1
+        for key, value in self.records(version, shape, encoded):
+            batch.meta_put(key, value)
         pending[version] = shape
+        return version
+
+    def records(self, version: int, shape: Shape, encoded: bytes) -> tuple[Item, Item]:
+        """The two metadata records of commit ``version``: its entry, and the version record.
+
+        Counts the entry's bytes into the tally (and into ``shape.size``).
+        """
+        key = _ENTRY_PREFIX + _U64.pack(version)
+        value = _TIME.pack(time.time()) + encoded
+        size = shape.size = len(key) + len(value)
+        self._appended += size
+        return (key, value), (_VERSION_KEY, _TALLY.pack(version, self._appended, self._dropped))
+
+    def refusal(
+        self,
+        batch: LogBatch,
+        reads: Reads,
+        since: int | None,
+        now: int,
+        pending: dict[int, Shape],
+    ) -> RetryTransaction | None:
+        """Why a commit whose snapshot shows ``since`` cannot follow version ``now``, or None.
+
+        A transaction that never read the store (``since`` None) has nothing to check.
+        """
+        if since is None or since == now:
+            return None
+        try:
+            conflicts = self.conflicts(batch, reads, since, now, pending)
+        except RetryTransaction as e:
+            return e
+        if conflicts:
+            return TransactionConflict(
+                f"{len(conflicts)} conflict(s), first: {conflicts[0]}", conflicts
+            )
+        return None
+
+    def commit(self, writes: Writes, reads: Reads, since: int | None, sync: bool | None) -> int:
+        """Validate one commit and write it alone; return its version.
+
+        Raises the :class:`~kvstore.RetryTransaction` that refused it (nothing is written).
+        """
+        entry = self.entry(writes)
+        pending: dict[int, Shape] = {}
+
+        def write(batch: LogBatch) -> int:
+            # May run more than once (the store may start the write over): start afresh.
+            pending.clear()
+            now = self.read_version(batch)
+            refusal = self.refusal(batch, reads, since, now, pending)
+            if refusal is not None:
+                raise refusal  # aborts the write: nothing was written
+            now = self.append(batch, now, writes, pending, entry)
+            self.trim(batch, now)
+            return now
+
+        version = self.atomic(write, sync)
+        self.remember(pending)
         return version
 
     def remember(self, pending: dict[int, Shape]) -> None:
@@ -404,39 +513,52 @@ class CommitLog:
     def trim(self, batch: LogBatch, version: int) -> None:
         """Drop the oldest entries outside both retention windows or over the byte budget.
 
-        Amortized: looks every 64 commits, or at once when the entries exceed ``keep_bytes``
-        (known without a read: the tally travels with the version).  The newest entry stays.
+        Amortized: looks every :data:`_TRIM_EVERY` commits, or at once when the entries
+        exceed ``keep_bytes`` (known without a read: the tally travels with the version).
+        Over the budget, it drops down to :data:`_TRIM_SLACK` below it, so a stream of commits
+        at the bound trims once per thousands of commits, not one entry per commit (R6).  The
+        newest entry stays.
         """
+        if self.trim_due():
+            self._trim(batch, version)
+
+    def trim_due(self) -> bool:
+        """Count one commit; whether :meth:`trim` should look now (see there)."""
         self._commits_since_trim += 1
+        return (
+            self._commits_since_trim >= _TRIM_EVERY
+            or self._appended - self._dropped > self.keep_bytes
+        )
+
+    def _trim(self, batch: LogBatch, version: int) -> None:
         live = self._appended - self._dropped
         over = live > self.keep_bytes
-        if self._commits_since_trim < 64 and not over:
-            return
         self._commits_since_trim = 0
         cutoff_version = version - self.keep_commits
         if cutoff_version <= self._trimmed and not over:
             return  # nothing is old enough by count yet: no need to look (PERFORMANCE R6)
         cutoff_time = time.time() - self.keep_seconds
-        doomed = []
+        budget = self.keep_bytes - int(self.keep_bytes * _TRIM_SLACK) if over else self.keep_bytes
+        last: bytes | None = None  # the newest entry to drop
         freed = 0
         for key, value in batch.meta_range(_ENTRY_PREFIX, _entry_key(version)):
-            v = _U64.unpack_from(key, len(_ENTRY_PREFIX))[0]
-            if live - freed <= self.keep_bytes and (
-                v > cutoff_version or _TIME.unpack_from(value)[0] >= cutoff_time
+            if live - freed <= budget and (
+                _U64.unpack_from(key, len(_ENTRY_PREFIX))[0] > cutoff_version
+                or _TIME.unpack_from(value)[0] >= cutoff_time
             ):
                 break
-            doomed.append((key, v))
+            last = key
             freed += len(key) + len(value)
-        for key, _ in doomed:
-            batch.meta_delete(key)
-        if doomed:
+        if last is not None:
+            # One range delete: LMDB walks it with one cursor instead of a search per key.
+            batch.meta_delete_range(_ENTRY_PREFIX, key_after(last))
             # Entries of a store written before the byte bound were never counted as appended:
             # never count more dropped than appended, or the budget would stretch by them.
             self._dropped = min(self._dropped + freed, self._appended)
             batch.meta_put(_VERSION_KEY, _TALLY.pack(version, self._appended, self._dropped))
             # Snapshots before this version have lost history, cached or not.  (Set even if
             # the write is then abandoned: refusing a few more old snapshots is harmless.)
-            self._trimmed = max(self._trimmed, doomed[-1][1])
+            self._trimmed = max(self._trimmed, _U64.unpack_from(last, len(_ENTRY_PREFIX))[0])
 
 
 def version_of(raw: bytes | None) -> int:
@@ -454,28 +576,6 @@ def _read_tally(raw: bytes | None) -> tuple[int, int, int]:
         raise CorruptData(f"commit version record has {len(raw)} bytes")
     version, appended, dropped = _TALLY.unpack(raw)
     return version, appended, dropped
-
-
-class StoreLog(CommitLog):
-    """The log kept in an LMDB store's metadata database, shared by every process."""
-
-    def __init__(
-        self,
-        store: Any,
-        keep_seconds: float,
-        keep_commits: int,
-        keep_bytes: int = DEFAULT_HISTORY_BYTES,
-    ) -> None:
-        super().__init__(keep_seconds, keep_commits, keep_bytes)
-        self._store = store
-
-    def begin(self) -> tuple[KVStore, int]:
-        snap = self._store.snapshot()
-        return snap, version_of(snap.meta_get(_VERSION_KEY))
-
-    def atomic(self, fn: Callable[[LogBatch], T], sync: bool | None) -> T:
-        result: T = self._store._atomic(fn, sync)
-        return result
 
 
 class _LocalBatch:
@@ -507,6 +607,10 @@ class _LocalBatch:
     def meta_delete(self, key: bytes) -> None:
         self._meta_puts.pop(key, None)
         self._meta_deletes.add(key)
+
+    def meta_delete_range(self, min_key: bytes, max_key: bytes | None) -> None:
+        for key, _ in list(self.meta_range(min_key, max_key)):
+            self.meta_delete(key)
 
     def meta_range(self, min_key: bytes, max_key: bytes | None) -> Iterator[tuple[bytes, bytes]]:
         keys = set(self._meta.irange(min_key, max_key, inclusive=(True, False)))

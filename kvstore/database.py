@@ -26,8 +26,9 @@ from typing import Any, Concatenate, ParamSpec, TypeVar, overload
 import attrs
 
 from kvstore.backends.lmdb import LMDBStore
+from kvstore.backends.lmdblog import StoreLog
 from kvstore.backends.memory import MemoryStore
-from kvstore.commitlog import DEFAULT_HISTORY_BYTES, CommitLog, LocalLog, LogBatch, Shape, StoreLog
+from kvstore.commitlog import DEFAULT_HISTORY_BYTES, CommitLog, LocalLog, LogBatch, Shape
 from kvstore.errors import (
     KVError,
     RetryTransaction,
@@ -116,7 +117,7 @@ class Transaction(MutableView):
     """
 
     def __init__(self, db: Database, read_only: bool) -> None:
-        super().__init__(_FirstRead(self))
+        self._init(_FirstRead(self), Writes(), Reads())
         self._db = db
         self._snapshot: KVStore | None = None  # opened by the first read of the store
         self._version: int | None = None
@@ -207,7 +208,8 @@ class Transaction(MutableView):
             if self._state is not _State.ACTIVE:
                 raise self._stale()
             writes = self._writes
-            reads = self.reads
+            # Open iterators first record what they read so far (the reads property).
+            reads = self.reads if self._open_iterators else self._reads
             try:
                 # A transaction that never read has nothing to validate: ``None``.
                 version = self._version if self._snapshot is not None else None
@@ -378,16 +380,14 @@ class Database(Closeable):
         """
         if self._closed:
             raise StoreClosed("the database is closed")
-        request = _Request(writes, reads if reads is not None else Reads(), version)
+        if reads is None:
+            reads = Reads()
         if self._sync is None:
             # Without an fsync to share, a write is so short that handing groups between
             # threads costs more than it saves: commit alone, in turn (PERFORMANCE R10).
             with self._solo_lock:
-                self._write_group([request])
-            request.wait()
-            if request.error is not None:
-                raise request.error
-            return request.committed
+                return self._write_one(writes, reads, version)
+        request = _Request(writes, reads, version)
         cond = self._queue_cond
         with cond:
             self._queue.append(request)
@@ -423,9 +423,30 @@ class Database(Closeable):
             raise request.error
         return request.committed
 
-    def _write_group(self, group: list[_Request]) -> None:
-        log = self._log
+    def _count(self, error: BaseException | None) -> None:
+        """Count one commit's outcome in :meth:`stats` (the caller holds ``_stats_lock``)."""
+        if error is None:
+            self._commits += 1
+        elif isinstance(error, TransactionConflict):
+            self._conflicts += 1
+        elif isinstance(error, RetryTransaction):
+            self._too_old += 1
 
+    def _write_one(self, writes: Writes, reads: Reads, since: int | None) -> int:
+        """Validate and write one commit alone; return its version or raise why not."""
+        try:
+            version = self._log.commit(writes, reads, since, self._sync)
+        except RetryTransaction as e:
+            with self._stats_lock:
+                self._count(e)
+            raise
+        with self._stats_lock:
+            self._commits += 1
+        return version
+
+    def _write_group(self, group: list[_Request]) -> None:
+        """Validate the group's commits in order and write all that pass in one write."""
+        log = self._log
         pending: dict[int, Shape] = {}
 
         def write(batch: LogBatch) -> dict[int, BaseException]:
@@ -434,19 +455,10 @@ class Database(Closeable):
             pending.clear()
             version = log.read_version(batch)
             for i, req in enumerate(group):
-                # A transaction that never read the store (version None) has nothing to check.
-                if req.version is not None:
-                    try:
-                        conflicts = log.conflicts(batch, req.reads, req.version, version, pending)
-                    except RetryTransaction as e:
-                        errors[i] = e
-                        continue
-                    if conflicts:
-                        errors[i] = TransactionConflict(
-                            f"{len(conflicts)} conflict(s), first: {conflicts[0]}", conflicts
-                        )
-                        continue
-                batch.apply(req.writes)
+                refusal = log.refusal(batch, req.reads, req.version, version, pending)
+                if refusal is not None:
+                    errors[i] = refusal
+                    continue
                 version = log.append(batch, version, req.writes, pending)
                 req.committed = version
             log.trim(batch, version)
@@ -461,13 +473,7 @@ class Database(Closeable):
         log.remember(pending)
         with self._stats_lock:
             for i in range(len(group)):
-                err = errors.get(i)
-                if err is None:
-                    self._commits += 1
-                elif isinstance(err, TransactionConflict):
-                    self._conflicts += 1
-                else:
-                    self._too_old += 1
+                self._count(errors.get(i))
         for i, req in enumerate(group):
             req.finish(errors.get(i))
 

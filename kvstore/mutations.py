@@ -181,11 +181,11 @@ class Writes:
         adjusts: SortedMap[bytes, int],
         frozen: bool,
     ) -> None:
-        set_ = object.__setattr__
-        set_(self, "removes", removes)
-        set_(self, "puts", puts)
-        set_(self, "adjusts", adjusts)
-        set_(self, "_frozen", frozen)
+        # The slots' own setters: __setattr__ refuses, and object.__setattr__ costs more (R6).
+        _SET_REMOVES(self, removes)
+        _SET_PUTS(self, puts)
+        _SET_ADJUSTS(self, adjusts)
+        _SET_FROZEN(self, frozen)
 
     @classmethod
     def _of(
@@ -387,6 +387,12 @@ class Writes:
         removes = KeyRanges()
         removes._set(bounds)
         return cls._of(removes, puts, adjusts, False)
+
+
+_SET_REMOVES = Writes.__dict__["removes"].__set__
+_SET_PUTS = Writes.__dict__["puts"].__set__
+_SET_ADJUSTS = Writes.__dict__["adjusts"].__set__
+_SET_FROZEN = Writes.__dict__["_frozen"].__set__
 
 
 def _unpickle(data: bytes, frozen: bool) -> Writes:

@@ -256,6 +256,10 @@ def _check_ranges_arg(value: object, name: str = "range_or_ranges") -> None:
         raise TypeError(f"{name} must be a KeyRange or KeyRanges, not {type(value).__name__}")
 
 
+#: The range starts of every empty set: shared, so never modified (sets replace it first).
+_NO_STARTS: Any = SortedList()
+
+
 class KeyRanges:
     """A mutable set of keys, held as sorted, disjoint, non-adjacent, non-empty key ranges.
 
@@ -298,7 +302,7 @@ class KeyRanges:
 
     def __init__(self, iterable_of_ranges: Iterable[KeyRange] = ()) -> None:
         """A set of the keys in the given :class:`KeyRange` s (or in another ``KeyRanges``)."""
-        self._starts = SortedList()
+        self._starts = _NO_STARTS  # a SortedList is made at the first add (PERFORMANCE R6)
         self._ends = {}
         self._pending = []
         self._flat = None
@@ -351,7 +355,7 @@ class KeyRanges:
     def _set(self, bounds: Bounds) -> None:
         """Replace the content with a canonical range list."""
         los, his = bounds
-        self._starts = SortedList(los)
+        self._starts = SortedList(los) if los else _NO_STARTS
         self._ends = dict(zip(los, his, strict=True))
         self._flat = bounds  # never modified in place, so safe to share
 
@@ -435,6 +439,8 @@ class KeyRanges:
     def _add(self, lo: bytes, hi: bytes | None) -> None:
         """Add the non-empty range ``[lo, hi)``; O(log n + k)."""
         starts, ends = self._starts, self._ends
+        if starts is _NO_STARTS:
+            starts = self._starts = SortedList()
         self._flat = None
         f = self._floor(lo)
         if f is not None:
@@ -461,6 +467,8 @@ class KeyRanges:
     def _remove(self, lo: bytes, hi: bytes | None) -> None:
         """Remove the non-empty range ``[lo, hi)``; O(log n + k)."""
         starts, ends = self._starts, self._ends
+        if starts is _NO_STARTS:
+            return  # nothing to remove from
         self._flat = None
         f = self._floor_below(lo)
         if f is not None:

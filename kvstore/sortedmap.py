@@ -23,7 +23,7 @@ from sortedcontainers import SortedList
 
 __all__ = ["SortedMap"]
 
-#: Up to this many keys, the sorted keys are a plain list (see SortedMap._fold).
+#: Up to this many keys, the sorted keys stay a plain list when changed (see SortedMap._fold).
 _SMALL = 256
 
 K = TypeVar("K")
@@ -37,7 +37,7 @@ class SortedMap(dict[K, V]):
     __slots__ = ("_folded", "_sorted")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        dict.__init__(self)
+        # (dict.__new__ made it empty: no dict.__init__ call, PERFORMANCE R6.)
         # The sorted keys: None until first needed, a plain list while small (cheapest for the
         # few keys of a typical transaction, PERFORMANCE R6), a SortedList once large.
         self._sorted: list[K] | SortedList | None = None
@@ -53,8 +53,10 @@ class SortedMap(dict[K, V]):
         if waiting:
             new = list(islice(dict.__reversed__(self), waiting))
             if ordered is None:
+                # A plain list even when large: a commit only walks it in order (R4).  A later
+                # fold or delete makes it a SortedList once it is big.
                 new.sort()
-                ordered = new if len(new) <= _SMALL else SortedList(new)
+                ordered = new
             elif isinstance(ordered, SortedList):
                 ordered.update(new)
             else:
@@ -74,6 +76,8 @@ class SortedMap(dict[K, V]):
         ordered = self._sorted
         if ordered is None:
             return
+        if len(ordered) > _SMALL and not isinstance(ordered, SortedList):
+            ordered = self._sorted = SortedList(ordered)  # deleting from a list is O(n)
         position = _bisect_left(ordered, key)
         if position < len(ordered) and ordered[position] == key:
             del ordered[position]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import weakref
+from _thread import RLock
 from abc import abstractmethod
 from bisect import bisect_left
 from collections.abc import Callable, Generator, Iterator
@@ -100,15 +101,23 @@ class MutableView(DeltaKVStore):
         if reads is not None and not isinstance(reads, Reads):
             raise TypeError(f"reads must be a Reads, not {type(reads).__name__}")
         check_bool(track_reads, "track_reads")
+        self._init(
+            base,
+            Writes() if writes is None else writes,
+            (Reads() if reads is None else reads) if track_reads else None,
+        )
+
+    def _init(self, base: KVStore, writes: Writes, reads: Reads | None) -> None:
+        """Set up a view from checked parts (a transaction starts here, PERFORMANCE R6)."""
         self._base = base
         self._base_get = base.get
-        self._writes = Writes() if writes is None else writes
+        self._writes = writes
         # A Writes' structures are never rebound, so the hot paths may hold them (R1).
-        self._puts_get = self._writes.puts.get
-        self._removes = self._writes.removes
-        self._adjusts = self._writes.adjusts
-        self._reads: Reads | None = (Reads() if reads is None else reads) if track_reads else None
-        self._lock = threading.RLock()
+        self._puts_get = writes.puts.get
+        self._removes = writes.removes
+        self._adjusts = writes.adjusts
+        self._reads: Reads | None = reads
+        self._lock = RLock()
         self._read_only = False
         # thread ident -> stack of allow_writes flags, for without_read_tracking()
         self._untracked: dict[int, list[bool]] = {}

@@ -21,6 +21,7 @@ from kvstore import (
     TransactionTooOld,
     Writes,
 )
+from kvstore.commitlog import _TRIM_EVERY
 from kvstore.counters import decode_counter, encode_counter
 from tests import pgserver
 from tests.serializability import ACCOUNTS, START, check_history, run_workers
@@ -96,7 +97,7 @@ def test_a_transaction_that_never_reads_is_never_too_old(tmp_path: Path) -> None
         tx = db.transaction()
         tx.adjust_counter(b"n", 1)
         tx.put(b"k", b"v")
-        for i in range(70):  # the log is trimmed every 64 commits
+        for i in range(_TRIM_EVERY + 10):  # the log is trimmed every _TRIM_EVERY commits
             with db.transaction() as other:
                 other.put(b"other", b"%d" % i)
         tx.commit()
@@ -111,7 +112,7 @@ def test_a_transaction_that_read_is_still_too_old(tmp_path: Path) -> None:
                       history_seconds=0) as db:
         tx = db.transaction()
         tx.get(b"x")
-        for i in range(70):  # the log is trimmed every 64 commits
+        for i in range(_TRIM_EVERY + 10):  # the log is trimmed every _TRIM_EVERY commits
             with db.transaction() as other:
                 other.put(b"other", b"%d" % i)
         tx.put(b"k", b"v")
@@ -233,7 +234,7 @@ def test_too_old_snapshot(tmp_path: Path) -> None:
         old = db.transaction()
         old.get(b"k")
         old.put(b"j", b"1")
-        for i in range(200):
+        for i in range(_TRIM_EVERY + 10):  # the log is trimmed every _TRIM_EVERY commits
             with db.transaction() as tx:
                 tx.put(b"x%d" % i, b"1")
         with pytest.raises(TransactionTooOld):

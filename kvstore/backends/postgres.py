@@ -728,6 +728,10 @@ class _PgBatch:
         self._puts.pop(key, None)
         self._deletes.add(key)
 
+    def meta_delete_range(self, min_key: bytes, max_key: bytes | None) -> None:
+        for key, _ in list(self.meta_range(min_key, max_key)):
+            self.meta_delete(key)
+
     def meta_range(self, min_key: bytes, max_key: bytes | None) -> Iterator[tuple[bytes, bytes]]:
         s = self._store._sql
         rows: list[tuple[bytes, bytes]]
