@@ -1073,3 +1073,41 @@ def test_a_bounded_scan_copies_no_values_past_its_bound(tmp_path: Path) -> None:
                 tracemalloc.stop()
             assert got == [(b"page010", bytes([10]) * 65536)]
             assert peak < 4 * 65536, (reverse, peak)  # was about 16 values, 1 MiB
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.binary(min_size=1, max_size=6), max_size=20),
+    st.lists(st.binary(min_size=0, max_size=6), min_size=2, max_size=40),
+)
+def test_sorted_batches_land_whether_or_not_they_follow_the_last_key(
+    existing: list[bytes], batch: list[bytes]
+) -> None:
+    """Batches after the last key are appended (MDB_APPEND); any other batch is searched in.
+
+    Both must leave exactly the union: an append of keys that do not follow the last one
+    would fail or misplace them.
+    """
+    from kvstore.mutations import Writes
+
+    with tempfile.TemporaryDirectory() as d, LMDBStore(d, sync=False) as store:
+        _fill(store, existing)
+        writes = Writes(puts={k: b"new" + k for k in batch})
+        store.apply(writes)
+        expected = {k: b"v" + k[:8] for k in existing} | {k: b"new" + k for k in batch}
+        with store.get_range() as it:
+            assert dict(it) == expected
+        with store.get_range() as it:
+            assert [k for k, _ in it] == sorted(expected)
+
+
+def test_snapshots_dropped_unclosed_do_not_pile_up(store: LMDBStore) -> None:
+    """The registry of open snapshots holds them weakly and sweeps the dead references."""
+    for _ in range(1_000):
+        store.snapshot()  # dropped without close(): its reader is freed with it
+    kept = [store.snapshot() for _ in range(3)]
+    registry = store._shared.snapshots
+    assert len(registry) == 3
+    assert len(registry._refs) < 200
+    store.close()
+    assert all(snap._closed for snap in kept)
