@@ -27,6 +27,7 @@ Key schema, under ``(b"kvstore.graph",)``::
 from __future__ import annotations
 
 import array
+import bisect
 import collections
 import itertools
 import math
@@ -227,6 +228,7 @@ def _load_all(tx: Transaction, sequence: int) -> _Snapshot:
         grouped[source].append((position, target, assoc_type, confidence, weight, created))
     edges = {s: tuple(v) for s, v in grouped.items()}  # key order is position order
     targets = {s: _distinct_targets(v) for s, v in edges.items()}
+    # Sources in key order, so each target's sources are sorted by id (as _apply_changes keeps them)
     reverse: dict[bytes, list[bytes]] = collections.defaultdict(list)
     for source, ts in targets.items():
         for t in ts:
@@ -250,6 +252,11 @@ def _apply_changes(snap: _Snapshot, changes: Changes, batch: int, sequence: int)
     gains the new ones.  A reader process runs this for every batch a writer makes, so the
     common cases (a new source; edges learned after all of a source's others) skip the
     merge and sort (PERFORMANCE L4).
+
+    A target's sources stay sorted by id, the order :func:`_load_all` builds them in (the
+    store's key order), never in the order they were learned: ``find_path`` picks among
+    equally short paths by that order, so an instance that follows batches must hold the
+    same order as one that loads the graph afresh.
     """
     concepts = snap.concepts.updated(changes.concepts)
     edges, targets, sources = snap.edges, snap.targets, snap.sources
@@ -289,7 +296,8 @@ def _apply_changes(snap: _Snapshot, changes: Changes, batch: int, sequence: int)
                         prev = new_sources.get(t)
                         if prev is None:
                             prev = s_shards[h(t) & s_mask].get(t, ())
-                        new_sources[t] = (*prev, source)
+                        at = bisect.bisect_left(prev, source)
+                        new_sources[t] = (*prev[:at], source, *prev[at:])
         edges = edges.updated(new_edges)
         targets = targets.updated(new_targets)
         sources = sources.updated(new_sources)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import kvstore
@@ -365,10 +365,22 @@ def _graph_state(m: ConcurrentMemory, ids: list[bytes]) -> object:
     )
 )
 @settings(max_examples=25, deadline=None)
+# Two shortest paths 0 -> 9 -> 4 and 0 -> 7 -> 4, with 4's sources learned out of id order:
+# following batches appended them ([9, 7]) where a fresh load sorts them ([7, 9]), so the
+# backward search met a different middle and find_path chose the other path.
+@example(
+    ops=[
+        ("a", 0, 0, 9, "semantic", 0.0),
+        ("a", 0, 0, 7, "semantic", 0.0),
+        ("a", 0, 9, 4, "semantic", 0.0),
+        ("a", 1, 7, 4, "semantic", 0.0),
+    ]
+)
 def test_change_records_keep_a_snapshot_equal_to_a_fresh_load(
     tmp_path_factory: pytest.TempPathFactory, ops: list[tuple[str, int, int, int, str, float]]
 ) -> None:
-    """Two writers (each behind the other's batches) and a reader that only follows records."""
+    """Two writers (each behind the other's batches) and a reader that only follows records;
+    the writers' own snapshots (their own batches applied without a re-read) too."""
     path = tmp_path_factory.mktemp("g") / "g"
     ids = [cid(i) for i in range(12)]
     with kvstore.open(path, durability="none") as db:
@@ -382,13 +394,16 @@ def test_change_records_keep_a_snapshot_equal_to_a_fresh_load(
             if x % 5 == 0:
                 writers[w].flush()
         for writer in writers:
-            writer.close()
+            writer.flush()
         fresh = ConcurrentMemory(db, read_only=True)
         expected = _graph_state(fresh, ids)
-        deadline = time.monotonic() + 10
-        while _graph_state(reader, ids) != expected and time.monotonic() < deadline:
-            time.sleep(0.005)
-        assert _graph_state(reader, ids) == expected
+        for m in [reader, *writers]:
+            deadline = time.monotonic() + 10
+            while _graph_state(m, ids) != expected and time.monotonic() < deadline:
+                time.sleep(0.005)
+            assert _graph_state(m, ids) == expected
+        for writer in writers:
+            writer.close()
         reader.close()
         fresh.close()
 
