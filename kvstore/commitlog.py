@@ -35,7 +35,7 @@ import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from itertools import accumulate, repeat
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from sortedcontainers import SortedDict
 
@@ -59,6 +59,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+S = TypeVar("S")
 #: One metadata record: key, value.
 Item = tuple[bytes, bytes]
 
@@ -281,12 +282,20 @@ class LogBatch(Protocol):
     ) -> Iterator[tuple[bytes, bytes]]: ...
 
 
-class CommitLog:
-    """Validation and bookkeeping over some :class:`LogBatch`; subclasses say where it lives."""
+class CommitLog(Generic[S]):
+    """Validation and bookkeeping over some :class:`LogBatch`; subclasses say where it lives.
+
+    ``store`` is the store whose commits it logs (of type ``S``, the subclass's kind).
+    """
 
     def __init__(
-        self, keep_seconds: float, keep_commits: int, keep_bytes: int = DEFAULT_HISTORY_BYTES
+        self,
+        store: S,
+        keep_seconds: float,
+        keep_commits: int,
+        keep_bytes: int = DEFAULT_HISTORY_BYTES,
     ) -> None:
+        self._store = store
         self.keep_seconds = keep_seconds
         self.keep_commits = keep_commits
         self.keep_bytes = keep_bytes
@@ -629,7 +638,7 @@ class _LocalBatch:
         meta.update(self._meta_puts)
 
 
-class LocalLog(CommitLog):
+class LocalLog(CommitLog[AtomicKVStore]):
     """The log kept in process memory, for stores that only this process uses."""
 
     def __init__(
@@ -639,8 +648,7 @@ class LocalLog(CommitLog):
         keep_commits: int,
         keep_bytes: int = DEFAULT_HISTORY_BYTES,
     ) -> None:
-        super().__init__(keep_seconds, keep_commits, keep_bytes)
-        self._store = store
+        super().__init__(store, keep_seconds, keep_commits, keep_bytes)
         self._meta: SortedDict = SortedDict()
         self._lock = threading.Lock()
 

@@ -319,7 +319,7 @@ class Database(Closeable):
         self._store = store
         self._owns_store = owns_store
         self._durability = durability
-        self._log: CommitLog
+        self._log: CommitLog[Any]
         make_log = getattr(store, "_make_commit_log", None)
         if isinstance(store, LMDBStore):
             self._log = StoreLog(store, history_seconds, history_commits, history_bytes)

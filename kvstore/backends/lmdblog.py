@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kvstore.backends.lmdb import LMDBBatch, LMDBStore, _apply, _checked
-from kvstore.commitlog import DEFAULT_HISTORY_BYTES, VERSION_KEY, CommitLog, Shape, version_of
+from kvstore.commitlog import VERSION_KEY, CommitLog, Shape, version_of
 from kvstore.mutations import Writes
 from kvstore.reads import Reads
 from kvstore.store import KVStore
@@ -30,18 +30,8 @@ if TYPE_CHECKING:
 __all__ = ["StoreLog"]
 
 
-class StoreLog(CommitLog):
+class StoreLog(CommitLog[LMDBStore]):
     """The log kept in an LMDB store's metadata database, shared by every process."""
-
-    def __init__(
-        self,
-        store: LMDBStore,
-        keep_seconds: float,
-        keep_commits: int,
-        keep_bytes: int = DEFAULT_HISTORY_BYTES,
-    ) -> None:
-        super().__init__(keep_seconds, keep_commits, keep_bytes)
-        self._store = store
 
     def begin(self) -> tuple[KVStore, int]:
         snap, version = self._store._snapshot_and_meta(VERSION_KEY)

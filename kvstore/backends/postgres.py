@@ -759,14 +759,13 @@ class _PgBatch:
             self._conn.execute(s.meta_put_many, (list(self._puts), list(self._puts.values())))
 
 
-class PostgresLog(CommitLog):
+class PostgresLog(CommitLog["PostgresStore"]):
     """The commit log kept in a PostgresStore's meta table, shared by every client."""
 
     def __init__(
         self, store: PostgresStore, keep_seconds: float, keep_commits: int, keep_bytes: int
     ) -> None:
-        super().__init__(keep_seconds, keep_commits, keep_bytes)
-        self._store = store
+        super().__init__(store, keep_seconds, keep_commits, keep_bytes)
         # The log entries after this version are fetched with the commit lock: the version
         # this process's last commit left, or else its first snapshot's (commits are
         # exclusive in a process, and each one moves it on).
