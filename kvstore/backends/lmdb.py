@@ -935,6 +935,8 @@ def _adjust(txn: _Txn, db: _Db, key: bytes, amount: int) -> None:
 
 
 def _meta_key(key: Any, name: str = "key") -> bytes:
+    if type(key) is bytes and 0 < len(key) <= MAX_KEY_SIZE:
+        return key  # the commit log's own keys, on every commit: nothing to convert (R6)
     checked = check_key(key, name)
     if not checked:
         raise ValueError(f"a metadata {name} must not be empty")
@@ -1416,24 +1418,6 @@ class LMDBSnapshot(ReadOnlyStore, _TxnReader):
                 pass
         return self._get_slow(key)
 
-    def meta_get(self, key: bytes) -> bytes | None:
-        """Read ``key`` from the internal metadata database, as of the snapshot."""
-        # Every transaction reads the version record here: the fast path of get() (R6).
-        txn = self._txn
-        if (
-            txn is not None
-            and type(key) is bytes
-            and 0 < len(key) <= MAX_KEY_SIZE
-            and not self._gate.resizing
-        ):
-            try:
-                value: bytes | None = txn.get(key, db=self._meta)
-            except lmdb.Error:
-                pass
-            else:
-                return value
-        return super().meta_get(key)
-
     # -- life cycle --------------------------------------------------------------------------
     def close(self) -> None:
         """Release the read transaction; later use raises StoreClosed.  Idempotent."""
@@ -1507,22 +1491,19 @@ class LMDBBatch:
 
     def meta_get(self, key: bytes) -> bytes | None:
         """The metadata value of ``key``, or ``None``."""
-        if type(key) is not bytes or not 0 < len(key) <= MAX_KEY_SIZE:
-            key = _meta_key(key)
+        key = _meta_key(key)
         return self._run(_TXN_GET, key, db=self._store._meta)
 
     def meta_put(self, key: bytes, value: bytes) -> None:
         """Set metadata ``key`` to ``value``."""
-        if type(key) is not bytes or not 0 < len(key) <= MAX_KEY_SIZE:
-            key = _meta_key(key)
+        key = _meta_key(key)
         if type(value) is not bytes:
             value = check_value(value)
         self._run(_TXN_PUT, key, value, db=self._store._meta)
 
     def meta_delete(self, key: bytes) -> None:
         """Delete metadata ``key`` (nothing happens when it is absent)."""
-        if type(key) is not bytes or not 0 < len(key) <= MAX_KEY_SIZE:
-            key = _meta_key(key)
+        key = _meta_key(key)
         self._run(_TXN_DELETE, key, db=self._store._meta)
 
     def meta_range(
