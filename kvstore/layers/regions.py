@@ -11,17 +11,18 @@ colliding (128 bits)::
 
     (b"kvstore.regions", "m", nsid, key)     -> pack((size, created))   capacity record
     (b"kvstore.regions", "p", rid, page)     -> page bytes (at most PAGE_SIZE)
-    (b"kvstore.regions", "h", rid, end)      -> b""   high-water marks: data_length = max
     (b"kvstore.regions", "t", rid)           -> pack((updated,))
     (b"kvstore.regions", "acl", nsid)        -> salt: the namespace is locked
     (b"kvstore.regions", "g", nsid, hash)    -> b"read" | b"write"
     (b"kvstore.regions", "q", nsid)          -> pack((max_bytes,))
 
 Why this shape: a write reads only the capacity record (which changes only when the capacity
-does) and the pages it covers partly; it writes its pages, one high-water mark and the
+does), the namespace's lock and the pages it covers partly; it writes its pages and the
 timestamp blindly.  So writers of disjoint pages of one region never conflict, and writers of
-one page conflict only with each other (and are retried).  Unwritten pages are absent and read
-as zeros, so a 1 TiB sparse region costs one record.
+one page conflict only with each other (and are retried).  ``data_length`` needs no record of
+its own (which every writer would have to update): a page is stored exactly as long as the
+furthest byte written into it, so the data ends where the last stored page does.  Unwritten
+pages are absent and read as zeros, so a 1 TiB sparse region costs one record.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import attrs
 
 from kvstore import (
     Database,
+    KeyRange,
     KVError,
     StoreFull,
     Subspace,
@@ -213,36 +215,11 @@ def _ns_id(ns: str) -> bytes:
     return hashlib.blake2b(ns.encode("utf-8"), digest_size=16, person=b"kvstore.ns").digest()
 
 
-@functools.lru_cache(maxsize=4096)
-def _region_id(ns: str, key: str) -> bytes:
-    packed = tuple_layer.pack((ns, key))
-    return hashlib.blake2b(packed, digest_size=16, person=b"kvstore.region").digest()
-
-
 def _metas(ns: str) -> Subspace:
     return _ROOT.subspace(("m", _ns_id(ns)))
 
 
-def _meta_key(ns: str, key: str) -> bytes:
-    return _metas(ns).pack((key,))
-
-
-def _time_key(ns: str, key: str) -> bytes:
-    return _ROOT.pack(("t", _region_id(ns, key)))
-
-
-def _pages(ns: str, key: str) -> Subspace:
-    return _ROOT.subspace(("p", _region_id(ns, key)))
-
-
-def _page_key(ns: str, key: str, page: int) -> bytes:
-    return _pages(ns, key).pack((page,))
-
-
-def _marks(ns: str, key: str) -> Subspace:
-    return _ROOT.subspace(("h", _region_id(ns, key)))
-
-
+@functools.lru_cache(maxsize=4096)
 def _lock_key(ns: str) -> bytes:
     return _ROOT.pack(("acl", _ns_id(ns)))
 
@@ -255,61 +232,82 @@ def _quota_key(ns: str) -> bytes:
     return _ROOT.pack(("q", _ns_id(ns)))
 
 
+@attrs.frozen
+class _Keys:
+    """The keys of one region, built once per (namespace, key).
+
+    Every operation needs several of them; packing them anew each time cost a write about a
+    quarter of its time (PERFORMANCE L1).
+    """
+
+    ns: str
+    key: str
+    meta: bytes
+    time: bytes
+    pages: Subspace
+    page_range: KeyRange
+
+    def page(self, index: int) -> bytes:
+        return self.pages.pack((index,))
+
+
+@functools.lru_cache(maxsize=4096)
+def _keys(ns: str, key: str) -> _Keys:
+    rid = hashlib.blake2b(
+        tuple_layer.pack((ns, key)), digest_size=16, person=b"kvstore.region"
+    ).digest()
+    pages = _ROOT.subspace(("p", rid))
+    return _Keys(
+        ns,
+        key,
+        meta=_metas(ns).pack((key,)),
+        time=_ROOT.pack(("t", rid)),
+        pages=pages,
+        page_range=pages.range(),
+    )
+
+
 def _hash_credential(credential: bytes, salt: bytes) -> bytes:
     return hashlib.pbkdf2_hmac("sha256", credential, salt, _PBKDF2_ITERATIONS)
 
 
-@attrs.frozen
-class _Meta:
-    size: int
-    created: float
-
-
-def _get_meta(tx: Transaction, ns: str, key: str) -> _Meta | None:
-    raw = tx.get(_meta_key(ns, key))
+def _get_meta(tx: Transaction, keys: _Keys) -> tuple[int, float] | None:
+    """``(size, created)``, or ``None`` when the region does not exist."""
+    raw = tx.get(keys.meta)
     if raw is None:
         return None
     size, created = tuple_layer.unpack(raw)
-    return _Meta(size, created)
+    return size, created
 
 
-def _require_meta(tx: Transaction, ns: str, key: str) -> _Meta:
-    meta = _get_meta(tx, ns, key)
+def _require_meta(tx: Transaction, keys: _Keys) -> tuple[int, float]:
+    meta = _get_meta(tx, keys)
     if meta is None:
-        raise RegionNotFound(f"no region {key!r} in namespace {ns!r}")
+        raise RegionNotFound(f"no region {keys.key!r} in namespace {keys.ns!r}")
     return meta
 
 
-def _put_meta(tx: Transaction, ns: str, key: str, meta: _Meta) -> None:
-    tx.put(_meta_key(ns, key), tuple_layer.pack((meta.size, meta.created)))
+def _put_meta(tx: Transaction, keys: _Keys, size: int, created: float) -> None:
+    tx.put(keys.meta, tuple_layer.pack((size, created)))
 
 
-def _touch(tx: Transaction, ns: str, key: str) -> None:
-    tx.put(_time_key(ns, key), tuple_layer.pack((time.time(),)))
+def _touch(tx: Transaction, keys: _Keys, now: float | None = None) -> float:
+    now = time.time() if now is None else now
+    tx.put(keys.time, tuple_layer.pack((now,)))
+    return now
 
 
-def _data_length(tx: Transaction, ns: str, key: str) -> int:
-    marks = _marks(ns, key)
-    last = tx.get_at_most(marks.range().max_key, marks.range().min_key)
-    return 0 if last is None else int(marks.unpack(last.key)[0])
+def _data_length(tx: Transaction, keys: _Keys) -> int:
+    """One past the last byte ever written: the end of the last stored page.
 
-
-def _raise_mark(tx: Transaction, ns: str, key: str, end: int) -> None:
-    """Record ``end`` as a high-water mark without reading: blind writes never conflict.
-
-    Marks below ``end`` are dropped (a later, higher mark from another writer survives,
-    because each writer removes only marks below its own).
+    A page is stored as long as the furthest byte written into it (a shrink cuts it), so
+    no separate record, which every writer would have to update, is needed.
     """
-    marks = _marks(ns, key)
-    tx.remove_range(marks.range().min_key, marks.pack((end,)))
-    tx.put(marks.pack((end,)), b"")
-
-
-def _truncate_marks(tx: Transaction, ns: str, key: str, new_size: int) -> None:
-    marks = _marks(ns, key)
-    if _data_length(tx, ns, key) > new_size:
-        tx.remove_range(marks.pack((new_size,)), marks.range().max_key)
-        tx.put(marks.pack((new_size,)), b"")
+    r = keys.page_range
+    last = tx.get_at_most(r.max_key, r.min_key)
+    if last is None:
+        return 0
+    return int(keys.pages.unpack(last.key)[0]) * PAGE_SIZE + len(last.value)
 
 
 def _usage(tx: Transaction, ns: str) -> int:
@@ -335,28 +333,28 @@ def _check_quota(tx: Transaction, ns: str, growth: int) -> None:
         )
 
 
-def _read_bytes(tx: Transaction, ns: str, key: str, offset: int, length: int) -> bytes:
+def _read_bytes(tx: Transaction, keys: _Keys, offset: int, length: int) -> bytes:
     """The bytes ``[offset, offset + length)``; absent pages and page tails read as zeros."""
     if length == 0:
         return b""
     end = offset + length
-    first, last = offset // PAGE_SIZE, (end - 1) // PAGE_SIZE
     # One get per page, not a scan: a scan's read-ahead would copy pages past the end.
-    get = tx.get
-    stored = {page: get(_page_key(ns, key, page)) for page in range(first, last + 1)}
-    out = bytearray(length)
-    for page, value in stored.items():
-        if value is None:
-            continue
+    get, page_key = tx.get, keys.page
+    pieces = []
+    for page in range(offset // PAGE_SIZE, (end - 1) // PAGE_SIZE + 1):
         base = page * PAGE_SIZE
-        lo, hi = max(offset, base), min(end, base + len(value))
-        if lo < hi:
-            out[lo - offset : hi - offset] = value[lo - base : hi - base]
-    return bytes(out)
+        lo, hi = max(offset, base), min(end, base + PAGE_SIZE)
+        value = get(page_key(page))
+        # A whole stored page slices to itself: one 64 KiB chunk read copies nothing here.
+        piece = value[lo - base : hi - base] if value is not None else b""
+        if len(piece) < hi - lo:
+            piece += bytes(hi - lo - len(piece))
+        pieces.append(piece)
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
 def _write_bytes(
-    tx: Transaction, ns: str, key: str, offset: int, data: bytes, deadline: float | None
+    tx: Transaction, keys: _Keys, offset: int, data: bytes, deadline: float | None
 ) -> None:
     """Put ``data`` at ``offset``: pages it covers whole are written blind, the others merged.
 
@@ -371,29 +369,40 @@ def _write_bytes(
         if lo == base and hi == base + PAGE_SIZE:
             new_pages.append((page, chunk))
             continue
-        old = tx.get(_page_key(ns, key, page)) or b""
-        merged = bytearray(old)
-        if len(merged) < hi - base:
-            merged.extend(bytes(hi - base - len(merged)))
-        merged[lo - base : hi - base] = chunk
-        new_pages.append((page, bytes(merged)))
+        new_pages.append((page, _merged(tx.get(keys.page(page)), lo - base, chunk)))
         _check_deadline(deadline, "write_memory")
     _check_deadline(deadline, "write_memory")
     for page, value in new_pages:
-        tx.put(_page_key(ns, key, page), value)
+        tx.put(keys.page(page), value)
 
 
-def _drop_tail(tx: Transaction, ns: str, key: str, new_size: int) -> None:
+def _merged(old: bytes | None, at: int, chunk: bytes) -> bytes:
+    """Page ``old`` with ``chunk`` at ``at``, zero-filled up to it if the page was shorter."""
+    merged = bytearray(old or b"")
+    if len(merged) < at + len(chunk):
+        merged.extend(bytes(at + len(chunk) - len(merged)))
+    merged[at : at + len(chunk)] = chunk
+    return bytes(merged)
+
+
+def _extend_to(tx: Transaction, keys: _Keys, end: int) -> None:
+    """Make ``data_length`` at least ``end`` without changing a byte (an empty write's end)."""
+    if end == 0 or _data_length(tx, keys) >= end:
+        return
+    page = (end - 1) // PAGE_SIZE
+    tx.put(keys.page(page), _merged(tx.get(keys.page(page)), end - page * PAGE_SIZE, b""))
+
+
+def _drop_tail(tx: Transaction, keys: _Keys, new_size: int) -> None:
     """Remove every stored byte at or past ``new_size`` (so growing again reads zeros)."""
-    pages = _pages(ns, key)
     keep = -(-new_size // PAGE_SIZE)  # pages wholly or partly below new_size
-    tx.remove_range(pages.pack((keep,)), pages.range().max_key)
+    tx.remove_range(keys.page(keep), keys.page_range.max_key)
     if new_size % PAGE_SIZE:
         last = keep - 1
-        old = tx.get(_page_key(ns, key, last))
+        old = tx.get(keys.page(last))
         cut = new_size - last * PAGE_SIZE
         if old is not None and len(old) > cut:
-            tx.put(_page_key(ns, key, last), old[:cut])
+            tx.put(keys.page(last), old[:cut])
 
 
 # --- access control ----------------------------------------------------------------------
@@ -519,18 +528,17 @@ class RegionClient:
         self, namespace: str, key: str, size: int, *, tx: Transaction | None = None
     ) -> RegionInfo:
         """Reserve region ``key`` of ``size`` bytes (all zeros); ALREADY_EXISTS if present."""
-        ns, k = _check_name(namespace, "namespace"), _check_name(key, "key")
+        keys = _keys(_check_name(namespace, "namespace"), _check_name(key, "key"))
         _check_count(size, "size")
 
         def fn(t: Transaction) -> RegionInfo:
-            self._authorize(t, ns, write=True)
-            if _get_meta(t, ns, k) is not None:
-                raise RegionExists(f"region {k!r} already exists in namespace {ns!r}")
-            _check_quota(t, ns, size)
-            now = time.time()
-            _put_meta(t, ns, k, _Meta(size, now))
-            t.put(_time_key(ns, k), tuple_layer.pack((now,)))
-            return RegionInfo(k, ns, size, 0, now, now)
+            self._authorize(t, keys.ns, write=True)
+            if _get_meta(t, keys) is not None:
+                raise RegionExists(f"region {keys.key!r} already exists in namespace {keys.ns!r}")
+            _check_quota(t, keys.ns, size)
+            now = _touch(t, keys)
+            _put_meta(t, keys, size, now)
+            return RegionInfo(keys.key, keys.ns, size, 0, now, now)
 
         return self._call(tx, True, fn)
 
@@ -545,24 +553,25 @@ class RegionClient:
         tx: Transaction | None = None,
     ) -> int:
         """Put ``data`` at ``offset``, atomically; past the capacity the region grows."""
-        ns, k = _check_name(namespace, "namespace"), _check_name(key, "key")
+        keys = _keys(_check_name(namespace, "namespace"), _check_name(key, "key"))
         _check_count(offset, "offset")
         payload = _check_data(data)
         deadline = _deadline(timeout_ms)
 
         def fn(t: Transaction) -> int:
-            self._authorize(t, ns, write=True)
-            meta = _require_meta(t, ns, k)
+            self._authorize(t, keys.ns, write=True)
+            size, created = _require_meta(t, keys)
             end = offset + len(payload)
-            if end > meta.size:
-                _check_quota(t, ns, end - meta.size)
+            if end > size:
+                _check_quota(t, keys.ns, end - size)
             if payload:
-                _write_bytes(t, ns, k, offset, payload, deadline)
-            if end > meta.size:
-                _put_meta(t, ns, k, _Meta(end, meta.created))
-            _raise_mark(t, ns, k, end)
+                _write_bytes(t, keys, offset, payload, deadline)
+            else:
+                _extend_to(t, keys, end)
+            if end > size:
+                _put_meta(t, keys, end, created)
             _check_deadline(deadline, "write_memory")
-            _touch(t, ns, k)
+            _touch(t, keys)
             return len(payload)
 
         return self._call(tx, True, fn)
@@ -578,20 +587,20 @@ class RegionClient:
         tx: Transaction | None = None,
     ) -> bytes:
         """The bytes ``[offset, offset + length)``; OUT_OF_RANGE past the capacity."""
-        ns, k = _check_name(namespace, "namespace"), _check_name(key, "key")
+        keys = _keys(_check_name(namespace, "namespace"), _check_name(key, "key"))
         _check_count(offset, "offset")
         _check_count(length, "length")
         deadline = _deadline(timeout_ms)
 
         def fn(t: Transaction) -> bytes:
-            self._authorize(t, ns, write=False)
-            meta = _require_meta(t, ns, k)
-            if offset + length > meta.size:
+            self._authorize(t, keys.ns, write=False)
+            size, _ = _require_meta(t, keys)
+            if offset + length > size:
                 raise RegionOutOfRange(
-                    f"bytes [{offset}, {offset + length}) of region {k!r} lie past its "
-                    f"size {meta.size}"
+                    f"bytes [{offset}, {offset + length}) of region {keys.key!r} lie past its "
+                    f"size {size}"
                 )
-            out = _read_bytes(t, ns, k, offset, length)
+            out = _read_bytes(t, keys, offset, length)
             _check_deadline(deadline, "read_memory")
             return out
 
@@ -601,35 +610,31 @@ class RegionClient:
         self, namespace: str, key: str, new_size: int, *, tx: Transaction | None = None
     ) -> RegionInfo:
         """Set the capacity: growing reads as zeros, shrinking truncates."""
-        ns, k = _check_name(namespace, "namespace"), _check_name(key, "key")
+        keys = _keys(_check_name(namespace, "namespace"), _check_name(key, "key"))
         _check_count(new_size, "new_size")
 
         def fn(t: Transaction) -> RegionInfo:
-            self._authorize(t, ns, write=True)
-            meta = _require_meta(t, ns, k)
-            _check_quota(t, ns, new_size - meta.size)
-            if new_size < meta.size:
-                _drop_tail(t, ns, k, new_size)
-                _truncate_marks(t, ns, k, new_size)
-            _put_meta(t, ns, k, _Meta(new_size, meta.created))
-            now = time.time()
-            t.put(_time_key(ns, k), tuple_layer.pack((now,)))
-            return RegionInfo(k, ns, new_size, _data_length(t, ns, k), meta.created, now)
+            self._authorize(t, keys.ns, write=True)
+            size, created = _require_meta(t, keys)
+            _check_quota(t, keys.ns, new_size - size)
+            if new_size < size:
+                _drop_tail(t, keys, new_size)
+            _put_meta(t, keys, new_size, created)
+            now = _touch(t, keys)
+            return RegionInfo(keys.key, keys.ns, new_size, _data_length(t, keys), created, now)
 
         return self._call(tx, True, fn)
 
     def free_memory(self, namespace: str, key: str, *, tx: Transaction | None = None) -> None:
         """Delete the region and all its storage; NOT_FOUND if absent."""
-        ns, k = _check_name(namespace, "namespace"), _check_name(key, "key")
+        keys = _keys(_check_name(namespace, "namespace"), _check_name(key, "key"))
 
         def fn(t: Transaction) -> None:
-            self._authorize(t, ns, write=True)
-            _require_meta(t, ns, k)
-            t.remove(_meta_key(ns, k))
-            t.remove(_time_key(ns, k))
-            for space in (_pages(ns, k), _marks(ns, k)):
-                r = space.range()
-                t.remove_range(r.min_key, r.max_key)
+            self._authorize(t, keys.ns, write=True)
+            _require_meta(t, keys)
+            t.remove(keys.meta)
+            t.remove(keys.time)
+            t.remove_range(keys.page_range.min_key, keys.page_range.max_key)
 
         self._call(tx, True, fn)
 
@@ -637,15 +642,15 @@ class RegionClient:
         self, namespace: str, key: str, *, tx: Transaction | None = None
     ) -> RegionInfo:
         """The region's capacity, data length and times; NOT_FOUND if absent."""
-        ns, k = _check_name(namespace, "namespace"), _check_name(key, "key")
+        keys = _keys(_check_name(namespace, "namespace"), _check_name(key, "key"))
 
         def fn(t: Transaction) -> RegionInfo:
-            self._authorize(t, ns, write=False)
-            meta = _require_meta(t, ns, k)
-            raw = t.get(_time_key(ns, k))
-            updated = float(tuple_layer.unpack(raw)[0]) if raw is not None else meta.created
-            length = min(_data_length(t, ns, k), meta.size)
-            return RegionInfo(k, ns, meta.size, length, meta.created, updated)
+            self._authorize(t, keys.ns, write=False)
+            size, created = _require_meta(t, keys)
+            raw = t.get(keys.time)
+            updated = float(tuple_layer.unpack(raw)[0]) if raw is not None else created
+            length = min(_data_length(t, keys), size)
+            return RegionInfo(keys.key, keys.ns, size, length, created, updated)
 
         return self._call(tx, False, fn)
 

@@ -128,7 +128,7 @@ def test_shrink_across_pages_drops_storage(mem: RegionClient, db: Database) -> N
         len(data) - PAGE_SIZE - 1
     )
     with db.transaction(read_only=True) as tx:
-        pages = regions._pages("ns", "r").range()
+        pages = regions._keys("ns", "r").page_range
         assert len(tx[pages.min_key : pages.max_key]) == 2
 
 
@@ -172,7 +172,7 @@ def test_sparse_terabyte_region(mem: RegionClient, db: Database) -> None:
     assert mem.read_memory("ns", "huge", tib - 5, 5) == b"\0\0end"
     assert mem.read_memory("ns", "huge", 12345, 4) == bytes(4)
     with db.transaction(read_only=True) as tx:
-        pages = regions._pages("ns", "huge").range()
+        pages = regions._keys("ns", "huge").page_range
         assert len(tx[pages.min_key : pages.max_key]) == 1
     mem.resize_memory("ns", "huge", 2 * tib)
     assert mem.describe_memory("ns", "huge").data_length == tib
