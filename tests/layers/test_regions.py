@@ -118,6 +118,26 @@ def test_resize_keeps_and_truncates(mem: RegionClient) -> None:
     assert mem.describe_memory("ns", "r").data_length == 4
 
 
+def test_data_length_at_page_boundaries(mem: RegionClient) -> None:
+    """data_length is where the last stored page ends, so page edges are where it can slip."""
+    mem.allocate_memory("ns", "r", 0)
+    mem.write_memory("ns", "r", 2 * PAGE_SIZE, b"")  # an empty write still sets the end
+    assert mem.describe_memory("ns", "r").data_length == 2 * PAGE_SIZE
+    assert mem.read_memory("ns", "r", 0, 2 * PAGE_SIZE) == bytes(2 * PAGE_SIZE)
+    mem.write_memory("ns", "r", 0, b"x")  # a write below the end leaves it alone
+    assert mem.describe_memory("ns", "r").data_length == 2 * PAGE_SIZE
+    mem.write_memory("ns", "r", PAGE_SIZE - 1, b"ab")  # straddles the first page edge
+    assert mem.describe_memory("ns", "r").data_length == 2 * PAGE_SIZE
+    assert mem.read_memory("ns", "r", PAGE_SIZE - 1, 2) == b"ab"
+    mem.resize_memory("ns", "r", PAGE_SIZE)  # a cut exactly at a page edge
+    info = mem.describe_memory("ns", "r")
+    assert (info.size, info.data_length) == (PAGE_SIZE, PAGE_SIZE)
+    assert mem.read_memory("ns", "r", PAGE_SIZE - 1, 1) == b"a"
+    mem.resize_memory("ns", "r", 3 * PAGE_SIZE)
+    assert mem.describe_memory("ns", "r").data_length == PAGE_SIZE
+    assert mem.read_memory("ns", "r", PAGE_SIZE, 1) == b"\0"
+
+
 def test_shrink_across_pages_drops_storage(mem: RegionClient, db: Database) -> None:
     mem.allocate_memory("ns", "r", 0)
     data = os.urandom(3 * PAGE_SIZE + 100)
