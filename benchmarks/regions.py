@@ -4,7 +4,9 @@ L1 writes a region in 64 KiB chunks, one operation (one transaction) per chunk, 
 it back chunk by chunk; the raw side puts the same chunks, one write transaction each, under
 keys of its own, then gets them, one read transaction each.  Both are unsynced
 (``durability="none"`` / ``sync=False``): a crash of the process loses nothing, an OS crash
-may lose the last writes.  The region is 64 MiB in the standard run, 16 MiB in ``--quick``.
+may lose the last writes.  Neither side keeps the chunks it reads (a download writes them
+out and drops them); the kvstore side checks the whole region afterwards, untimed.  The
+region is 64 MiB in the standard run, 16 MiB in ``--quick``.
 
 L1b prints, for the same region size: 4 KiB writes at random offsets (each merges into the
 64 KiB page it falls in), and the 64 KiB chunk writes done one by one, from 4 threads and
@@ -42,7 +44,7 @@ def l1_chunks(ctx: Context) -> Measurement:
     rng = random.Random(ctx.config.seed)
     chunks = [rng.randbytes(CHUNK) for _ in range(size // CHUNK)]
     ops = 2 * len(chunks)
-    last: list[bytes] = []
+    ok: list[bool] = []
 
     def kv() -> float:
         with fresh_dir(ctx.config.tmp, "l1-kv-") as d, kvstore.open(d, durability="none") as db:
@@ -51,10 +53,11 @@ def l1_chunks(ctx: Context) -> Measurement:
             with Stopwatch() as sw:
                 for i, chunk in enumerate(chunks):
                     mem.write_memory("bench", "region", i * CHUNK, chunk)
-                back = [
-                    mem.read_memory("bench", "region", i * CHUNK, CHUNK) for i in range(len(chunks))
-                ]
-            last[:] = back
+                for i in range(len(chunks)):
+                    mem.read_memory("bench", "region", i * CHUNK, CHUNK)
+            # Checked untimed, as the raw side keeps nothing either: holding 64 MiB of reads
+            # while timing would charge one side alone for the page faults of fresh memory.
+            ok[:] = [mem.read_memory("bench", "region", 0, size) == b"".join(chunks)]
             return sw.seconds
 
     def raw() -> float:
@@ -70,7 +73,7 @@ def l1_chunks(ctx: Context) -> Measurement:
             return sw.seconds
 
     result = compare(Side(ops, kv), Side(ops, raw), ctx.reps)
-    check(last == chunks, "the region did not read back what was written")
+    check(ok == [True], "the region did not read back what was written")
     result.unit = "chunks/s"
     return result
 
