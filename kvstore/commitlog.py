@@ -45,6 +45,7 @@ from kvstore.keys import key_after
 from kvstore.mutations import Mutations, Writes
 from kvstore.ranges import KeyRange, KeyRanges
 from kvstore.reads import Reads
+from kvstore.sortedmap import FEW_KEYS
 from kvstore.store import AtomicKVStore, KVStore
 
 __all__ = [
@@ -133,9 +134,9 @@ class Shape:
             return cls._cover(removes._bounds(), list(puts), list(adjusts), _BUCKETS)
         return cls(
             list(removes) if removes._ends or removes._pending else [],
-            # One or no key needs no sorting: skip the fold (PERFORMANCE R6).
-            list(dict.keys(puts)) if dict.__len__(puts) < 2 else list(puts),
-            list(dict.keys(adjusts)) if dict.__len__(adjusts) < 2 else list(adjusts),
+            # A few keys are sorted as a copy: skip the fold (PERFORMANCE R6).
+            sorted(dict.keys(puts)) if dict.__len__(puts) <= FEW_KEYS else list(puts),
+            sorted(dict.keys(adjusts)) if dict.__len__(adjusts) <= FEW_KEYS else list(adjusts),
         )
 
     @classmethod

@@ -25,6 +25,10 @@ __all__ = ["SortedMap"]
 
 #: Up to this many keys, the sorted keys stay a plain list when changed (see SortedMap._fold).
 _SMALL = 256
+#: Up to this many keys, a caller that wants them in order once sorts a copy
+#: (``sorted(dict.keys(m))``) instead of folding the map's index, and a store puts them one
+#: by one: a small transaction's commit never runs the fold (PERFORMANCE R6, L1).
+FEW_KEYS = 8
 
 K = TypeVar("K")
 V = TypeVar("V")

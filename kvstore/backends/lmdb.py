@@ -47,7 +47,7 @@ from kvstore.errors import (
 from kvstore.keys import MAX_KEY_SIZE, check_bounds, check_key, check_value
 from kvstore.mutations import Writes
 from kvstore.ranges import KeyRange
-from kvstore.sortedmap import SortedMap
+from kvstore.sortedmap import FEW_KEYS, SortedMap
 from kvstore.store import (
     AtomicKVStore,
     FetchingStore,
@@ -894,23 +894,20 @@ def _checked(
 def _put_map(txn: _Txn, data: _Db, empty: _Db, puts: SortedMap[bytes, bytes]) -> None:
     """Put a Writes' puts straight from its map: no list of pairs is built (PERFORMANCE R4)."""
     count = len(puts)
-    if count == 1:  # the common small transaction: nothing to sort (PERFORMANCE R6)
-        ((key, value),) = dict.items(puts)
-        if key:
-            txn.put(key, value, db=data)
-        else:
-            txn.put(_EMPTY_SLOT, value, db=empty)
+    if count <= FEW_KEYS:  # a few descents cost less than sorting and seeking a cursor
+        put = txn.put
+        for key, value in dict.items(puts):
+            if key:
+                put(key, value, db=data)
+            else:
+                put(_EMPTY_SLOT, value, db=empty)
         return
     start = 0
     if b"" in puts:  # the smallest key: first in sorted order
         txn.put(_EMPTY_SLOT, puts[b""], db=empty)
         start = 1
-    if count - start == 1:
-        key, value = next(puts.iter_items(start))
-        txn.put(key, value, db=data)
-    elif count - start > 1:
-        with txn.cursor(data) as cursor:
-            _putmulti(cursor, puts.iter_items(start), puts.peekitem(start)[0])
+    with txn.cursor(data) as cursor:
+        _putmulti(cursor, puts.iter_items(start), puts.peekitem(start)[0])
 
 
 def _putmulti(
