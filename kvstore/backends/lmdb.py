@@ -1215,20 +1215,41 @@ class LMDBStore(_TxnReader, AtomicKVStore):
         For the commit log, whose every transaction reads the version with its snapshot:
         one read instead of two (PERFORMANCE R6).
         """
-        shared = self._shared
-        meta = self._meta
+        # PERFORMANCE R6, L1: every transaction that reads starts here.  The usual case
+        # inlines the gate, as get() does; a resize or an LMDB error takes the general path.
+        inside = self._inside
+        inside.append(None)
+        try:
+            if not self._gate.resizing:
+                try:
+                    txn = self._begin(self._data)
+                except lmdb.Error:
+                    pass  # MapResizedError, or a closed store: _read says which
+                else:
+                    return self._adopt(txn, meta_key)
+        finally:
+            inside.pop()
+            if self._gate.resizing:
+                self._gate.wake()
+        return self._read(
+            functools.partial(self._adopt, meta_key=meta_key), "taking a snapshot", keep=True
+        )
 
-        def adopt(txn: _Txn) -> tuple[LMDBSnapshot, bytes | None]:
-            value = None if meta_key is None else txn.get(meta_key, db=meta)
-            snap = LMDBSnapshot(self, txn)
-            with shared.lock:
-                if not self._closed:  # else close() has already collected ours
-                    shared.snapshots.add(snap)
-                    return snap, value
+    def _adopt(self, txn: _Txn, meta_key: bytes | None) -> tuple[LMDBSnapshot, bytes | None]:
+        """Make read transaction ``txn`` a registered snapshot (or abort it and raise)."""
+        try:
+            value = None if meta_key is None else txn.get(meta_key, db=self._meta)
+        except lmdb.Error as exc:
             txn.abort()
-            raise StoreClosed("the LMDBStore is closed")
-
-        return self._read(adopt, "taking a snapshot", keep=True)
+            raise self._error(exc, "taking a snapshot") from exc
+        snap = LMDBSnapshot(self, txn)
+        shared = self._shared
+        with shared.lock:
+            if not self._closed:  # else close() has already collected ours
+                shared.snapshots.add(snap)
+                return snap, value
+        txn.abort()
+        raise StoreClosed("the LMDBStore is closed")
 
     # -- durability and size -----------------------------------------------------------------
     def sync(self) -> None:
