@@ -23,7 +23,7 @@ ROWS: tuple[Row, ...] = (
     Row("L0a", "core", "LMDBStore.get, live store", _ratio(0.8), core.l0a_get),
     Row("L0b", "core", "LMDBStore.snapshot().get", _ratio(0.8), core.l0b_snapshot_get),
     Row("L0c", "core", "LMDBStore.put, sync=False", _ratio(0.8), core.l0c_put),
-    Row("L0d", "core", "LMDBStore full scan", _ratio(0.8), core.l0d_scan),
+    Row("L0d", "core", "LMDBStore full scan", _ratio(0.5), core.l0d_scan),
     Row("R1", "view", "view get, reads tracked", _ratio(0.6), views.r1_view_get),
     Row("R2", "transaction", "transaction get", _ratio(0.5), transactions.r2_tx_get),
     Row("R3", "view", "view put", _ratio(1.0), views.r3_view_put),

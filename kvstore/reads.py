@@ -79,11 +79,26 @@ class Reads(KeyRanges):
         # Protocol costs microseconds per call (PERFORMANCE R10).
         if not all(callable(getattr(mutations, name, None)) for name in _MUTATIONS_METHODS):
             raise TypeError(f"mutations must be a Mutations, not {type(mutations).__name__}")
+        removes_given = mutations.remove_ranges()
+        if self._pending and not self._ends:
+            removed = list(removes_given)
+            if not removed:
+                # Only queued point reads, and a commit log's entry without removes: set
+                # lookups, without sorting the reads in first (PERFORMANCE R7: a group's
+                # leader checks each commit against every commit since its snapshot).
+                read = set(self._pending)
+                for pairs, make in (
+                    (mutations.put_pairs(), ReadWriteConflict),
+                    (mutations.adjust_pairs(), ReadAdjustConflict),
+                ):
+                    yield from map(make, filter(read.__contains__, (key for key, _ in pairs)))
+                return
+            removes_given = removed
         los, his = self._bounds()
         if not los:
             return
         ends = _ends(his)
-        removes = ((r.min_key, r.max_key) for r in mutations.remove_ranges())
+        removes = ((r.min_key, r.max_key) for r in removes_given)
         yield from _remove_conflicts(removes, los, his, ends)
         for pairs, make in (
             (mutations.put_pairs(), ReadWriteConflict),

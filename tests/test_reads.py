@@ -97,6 +97,31 @@ def test_conflicts_with_any_mutations_match_brute_force(
     check_conflicts(Reads(read), m)
 
 
+@given(
+    st.lists(keys, max_size=10),
+    st.lists(key_ranges(), max_size=2),
+    st.lists(keys, max_size=6),
+    st.lists(keys, max_size=6),
+)
+def test_queued_point_reads_against_any_mutations_match_brute_force(
+    read_keys: list[bytes], removes: list[KeyRange], puts: list[bytes], adjusts: list[bytes]
+) -> None:
+    """Point reads still queued, checked against a commit log's entry (not a Writes), with
+    and without removes: the set-lookup path must find exactly what brute force finds."""
+    m = SimpleMutations(removes, [(k, b"v") for k in puts], [(k, 1) for k in adjusts])
+    expected = brute_force(KeyRanges(KeyRange.single(k) for k in read_keys), m)
+    for check in ("all", "is", "find"):
+        reads = Reads()
+        for k in read_keys:
+            reads.add_key(k)
+        if check == "all":
+            assert reads.all_conflicts(m) == expected
+        elif check == "is":
+            assert reads.is_conflict(m) == bool(expected)
+        else:
+            assert reads.find_conflict(m) == (expected[0] if expected else None)
+
+
 @given(range_lists, writes())
 def test_any_mutations_and_writes_agree(read: list[KeyRange], w: Writes) -> None:
     generic = SimpleMutations(list(w.removes), list(w.puts.items()), list(w.adjusts.items()))
