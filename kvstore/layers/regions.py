@@ -247,10 +247,8 @@ class _Keys:
     key: str
     meta: bytes
     time: bytes
-    pages: Subspace
+    page_prefix: bytes  # every page key starts with it
     page_range: KeyRange
-
-    page_prefix: bytes  # pages.key()
 
     def page(self, index: int) -> bytes:
         return self.page_prefix + _page_suffix(index)
@@ -274,9 +272,8 @@ def _keys(ns: str, key: str) -> _Keys:
         key,
         meta=_metas(ns).pack((key,)),
         time=_ROOT.pack(("t", rid)),
-        pages=pages,
-        page_range=pages.range(),
         page_prefix=pages.key(),
+        page_range=pages.range(),
     )
 
 
@@ -334,7 +331,8 @@ def _data_length(tx: KVStore, keys: _Keys) -> int:
     last = tx.get_at_most(r.max_key, r.min_key)
     if last is None:
         return 0
-    return int(keys.pages.unpack(last.key)[0]) * PAGE_SIZE + len(last.value)
+    (page,) = tuple_layer.unpack(last.key, len(keys.page_prefix))
+    return int(page) * PAGE_SIZE + len(last.value)
 
 
 def _usage(tx: Transaction, ns: str) -> int:
