@@ -10,7 +10,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from itertools import compress, repeat
-from operator import le, ne
+from operator import itemgetter, le, ne
 from typing import Any, ClassVar, cast
 
 from kvstore.codec import KIND_READS
@@ -79,34 +79,36 @@ class Reads(KeyRanges):
         # Protocol costs microseconds per call (PERFORMANCE R10).
         if not all(callable(getattr(mutations, name, None)) for name in _MUTATIONS_METHODS):
             raise TypeError(f"mutations must be a Mutations, not {type(mutations).__name__}")
-        removes_given = mutations.remove_ranges()
-        if self._pending and not self._ends:
-            removed = list(removes_given)
-            if not removed:
-                # Only queued point reads, and a commit log's entry without removes: set
-                # lookups, without sorting the reads in first (PERFORMANCE R7: a group's
-                # leader checks each commit against every commit since its snapshot).
-                read = set(self._pending)
-                for pairs, make in (
-                    (mutations.put_pairs(), ReadWriteConflict),
-                    (mutations.adjust_pairs(), ReadAdjustConflict),
-                ):
-                    yield from map(make, filter(read.__contains__, (key for key, _ in pairs)))
-                return
-            removes_given = removed
+        removes = list(mutations.remove_ranges())
+        kinds = (
+            (mutations.put_pairs(), ReadWriteConflict),
+            (mutations.adjust_pairs(), ReadAdjustConflict),
+        )
+        if self._pending and not self._ends and not removes:
+            # A commit log's entry, checked by a group's leader against every transaction
+            # since its snapshot (PERFORMANCE R7).
+            yield from self._queued_point_conflicts(
+                (map(itemgetter(0), pairs), make) for pairs, make in kinds
+            )
+            return
         los, his = self._bounds()
         if not los:
             return
         ends = _ends(his)
-        removes = ((r.min_key, r.max_key) for r in removes_given)
-        yield from _remove_conflicts(removes, los, his, ends)
-        for pairs, make in (
-            (mutations.put_pairs(), ReadWriteConflict),
-            (mutations.adjust_pairs(), ReadAdjustConflict),
-        ):
+        yield from _remove_conflicts(((r.min_key, r.max_key) for r in removes), los, his, ends)
+        for pairs, make in kinds:
             keys = [key for key, _ in pairs]
             in_order = all(map(le, keys, keys[1:]))
             yield from _key_conflicts(keys, len(keys), make, los, ends, None, in_order)
+
+    def _queued_point_conflicts(
+        self, kinds: Iterable[tuple[Iterable[bytes], Callable[[bytes], Conflict]]]
+    ) -> Iterator[Conflict]:
+        """Conflicts of written keys with reads that are all point reads still queued: set
+        lookups, without sorting the reads in first (PERFORMANCE R7, R8)."""
+        read = set(self._pending)
+        for keys, make in kinds:
+            yield from map(make, filter(read.__contains__, keys))
 
     def _writes_conflicts(self, writes: Writes) -> Iterator[Conflict]:
         """:meth:`_conflicts` for a ``Writes``, using its sorted structures directly."""
@@ -115,11 +117,8 @@ class Reads(KeyRanges):
             (writes.adjusts, ReadAdjustConflict),
         )
         if self._pending and not self._ends and not writes.removes:
-            # Only queued point reads and no removes: set lookups, without sorting the reads
-            # in first (PERFORMANCE R8: a transaction that only did gets).
-            read = set(self._pending)
-            for mapping, make in maps:
-                yield from map(make, filter(read.__contains__, mapping))
+            # A transaction that only did gets (PERFORMANCE R8).
+            yield from self._queued_point_conflicts(maps)
             return
         los, his = self._bounds()
         if not los:
