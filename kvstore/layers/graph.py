@@ -3,15 +3,15 @@
 Writes (``learn_concept``, ``learn_association``) are checked, numbered and appended to a
 bounded in-memory queue, and return at once.  A reconciler thread drains the queue every
 ``reconcile_interval_ms`` in batches of up to ``max_batch_size``, writes each batch to the
-store as **one transaction** (so the graph on disk is always whole), then publishes a new
-immutable in-memory snapshot.  Readers use the snapshot they find, without locks; it is at
-most about one interval stale.
+store as **one transaction** (so the graph on disk is always whole), then publishes the new
+in-memory state.  Readers use the state they find, without locks, and it never changes
+under them (:mod:`kvstore.layers.leftright`: two copies, the reconciler changes the one no
+reader is in); it is at most about one interval stale.
 
 Several processes may open one path.  Every batch also stores a change record holding what
 it wrote (:mod:`kvstore.layers.graph_changes`), under an increasing batch number; every
 instance follows those records, so keeping a snapshot current costs in proportion to what
-changed: no re-read of the graph, and (the snapshot holding
-:class:`~kvstore.layers.frozenmap.FrozenMap` maps) no copy of it either.
+changed: no re-read of the graph, and no copy of it either.
 
 Key schema, under ``(b"kvstore.graph",)``::
 
@@ -40,10 +40,10 @@ from typing import Any, Final
 import attrs
 
 import kvstore
-from kvstore import Database, ReadOnlyError, Subspace, Transaction
+from kvstore import Database, KVStore, ReadOnlyError, Subspace, Transaction
 from kvstore import tuple as tuple_layer
-from kvstore.layers.frozenmap import FrozenMap
 from kvstore.layers.graph_changes import ASSOCIATION_TYPES, Changes, ConceptRecord, EdgeRecord
+from kvstore.layers.leftright import LeftRight
 
 __all__ = [
     "ASSOCIATION_TYPES",
@@ -184,69 +184,91 @@ def _decode_vector(raw: bytes | None) -> tuple[float, ...] | None:
     return tuple(array.array("f", raw))
 
 
-@attrs.frozen
-class _Snapshot:
-    """One immutable published state: never changed after it is published.
+@attrs.define(eq=False)
+class _Graph:
+    """One copy of the published graph, as :class:`~kvstore.layers.leftright.LeftRight`
+    keeps two: changed in place, and only while no reader is inside it."""
 
-    Its maps are :class:`FrozenMap` maps, so the next snapshot shares everything a batch did
-    not touch instead of copying the graph.
-    """
-
-    concepts: FrozenMap[bytes, ConceptRecord]
-    edges: FrozenMap[bytes, tuple[EdgeRecord, ...]]  # outgoing, sorted by position
-    targets: FrozenMap[bytes, tuple[bytes, ...]]  # distinct targets, first-learned order
-    sources: FrozenMap[bytes, tuple[bytes, ...]]  # reverse adjacency, for two-sided searches
+    concepts: dict[bytes, ConceptRecord]
+    edges: dict[bytes, tuple[EdgeRecord, ...]]  # outgoing, sorted by position
+    targets: dict[bytes, tuple[bytes, ...]]  # distinct targets, first-learned order
+    sources: dict[bytes, tuple[bytes, ...]]  # reverse adjacency, for two-sided searches
     edge_count: int
-    sequence: int
     batch: int
-    timestamp: float
+
+
+@attrs.frozen
+class _Update:
+    """What one publication changes: the new value of every key it touches, and the counts."""
+
+    concepts: dict[bytes, ConceptRecord]
+    edges: dict[bytes, tuple[EdgeRecord, ...]]
+    targets: dict[bytes, tuple[bytes, ...]]
+    sources: dict[bytes, tuple[bytes, ...]]
+    edge_count: int
+    batch: int
+
+
+def _copy_graph(g: _Graph) -> _Graph:
+    return _Graph(
+        g.concepts.copy(), g.edges.copy(), g.targets.copy(), g.sources.copy(), g.edge_count, g.batch
+    )
+
+
+def _apply_update(g: _Graph, u: _Update) -> None:
+    g.concepts.update(u.concepts)
+    g.edges.update(u.edges)
+    g.targets.update(u.targets)
+    g.sources.update(u.sources)
+    g.edge_count = u.edge_count
+    g.batch = u.batch
 
 
 def _distinct_targets(records: Iterable[EdgeRecord]) -> tuple[bytes, ...]:
     return tuple(dict.fromkeys(r[1] for r in records))
 
 
-def _read_head(tx: Transaction) -> int:
-    raw = tx.get(_HEAD)
+def _read_head(store: KVStore) -> int:
+    raw = store.get(_HEAD)
     return 0 if raw is None else int(tuple_layer.unpack(raw)[0])
 
 
-def _load_all(tx: Transaction, sequence: int) -> _Snapshot:
+def _load_all(store: KVStore) -> _Graph:
     """The whole graph read from the store (on open, or when the change records fall short)."""
-    batch = _read_head(tx)
+    batch = _read_head(store)
     concepts: dict[bytes, ConceptRecord] = {}
     cs = _ROOT.subspace(("c",))
-    for pair in tx.get_range(cs.range().min_key, cs.range().max_key):
-        (cid,) = cs.unpack(pair.key)
-        content, vector, strength, confidence, created = tuple_layer.unpack(pair.value)
-        concepts[cid] = (content, vector, strength, confidence, created)
+    with store.get_range(cs.range().min_key, cs.range().max_key) as pairs:
+        for pair in pairs:
+            (cid,) = cs.unpack(pair.key)
+            content, vector, strength, confidence, created = tuple_layer.unpack(pair.value)
+            concepts[cid] = (content, vector, strength, confidence, created)
     grouped: dict[bytes, list[EdgeRecord]] = collections.defaultdict(list)
     a = _ROOT.subspace(("a",))
-    for pair in tx.get_range(a.range().min_key, a.range().max_key):
-        source, position, target, assoc_type = a.unpack(pair.key)
-        confidence, weight, created = tuple_layer.unpack(pair.value)
-        grouped[source].append((position, target, assoc_type, confidence, weight, created))
+    with store.get_range(a.range().min_key, a.range().max_key) as pairs:
+        for pair in pairs:
+            source, position, target, assoc_type = a.unpack(pair.key)
+            confidence, weight, created = tuple_layer.unpack(pair.value)
+            grouped[source].append((position, target, assoc_type, confidence, weight, created))
     edges = {s: tuple(v) for s, v in grouped.items()}  # key order is position order
     targets = {s: _distinct_targets(v) for s, v in edges.items()}
-    # Sources in key order, so each target's sources are sorted by id (as _apply_changes keeps them)
+    # Sources in key order, so each target's sources are sorted by id (as _update_for keeps them)
     reverse: dict[bytes, list[bytes]] = collections.defaultdict(list)
     for source, ts in targets.items():
         for t in ts:
             reverse[t].append(source)
-    return _Snapshot(
-        FrozenMap(concepts),
-        FrozenMap(edges),
-        FrozenMap(targets),
-        FrozenMap({t: tuple(v) for t, v in reverse.items()}),
+    return _Graph(
+        concepts,
+        edges,
+        targets,
+        {t: tuple(v) for t, v in reverse.items()},
         sum(map(len, edges.values())),
-        sequence,
         batch,
-        time.time(),
     )
 
 
-def _apply_changes(snap: _Snapshot, changes: Changes, batch: int, sequence: int) -> _Snapshot:
-    """``snap`` with ``changes`` (everything batches up to ``batch`` wrote since it) applied.
+def _update_for(g: _Graph, changes: Changes, batch: int) -> _Update:
+    """The update that brings ``g`` to batch ``batch``, given everything batches since wrote.
 
     Associations are never removed, so a source's targets only grow: the reverse adjacency
     gains the new ones.  A reader process runs this for every batch a writer makes, so the
@@ -258,73 +280,67 @@ def _apply_changes(snap: _Snapshot, changes: Changes, batch: int, sequence: int)
     equally short paths by that order, so an instance that follows batches must hold the
     same order as one that loads the graph afresh.
     """
-    concepts = snap.concepts.updated(changes.concepts)
-    edges, targets, sources = snap.edges, snap.targets, snap.sources
-    count = snap.edge_count
-    if changes.edges:
-        new_edges: dict[bytes, tuple[EdgeRecord, ...]] = {}
-        new_targets: dict[bytes, tuple[bytes, ...]] = {}
-        new_sources: dict[bytes, tuple[bytes, ...]] = {}
-        h = hash
-        e_shards, e_mask = edges.parts()
-        t_shards, t_mask = targets.parts()
-        s_shards, s_mask = sources.parts()
-        for source, written in changes.edges.items():
-            old = e_shards[h(source) & e_mask].get(source, ())
-            records: tuple[EdgeRecord, ...]
-            if len(written) == 1:
-                (record,) = written.values()
-                records = (record,)
+    new_edges: dict[bytes, tuple[EdgeRecord, ...]] = {}
+    new_targets: dict[bytes, tuple[bytes, ...]] = {}
+    new_sources: dict[bytes, tuple[bytes, ...]] = {}
+    count = g.edge_count
+    get_edges, get_targets, get_sources = g.edges.get, g.targets.get, g.sources.get
+    for source, written in changes.edges.items():
+        old = get_edges(source, ())
+        records: tuple[EdgeRecord, ...]
+        if len(written) == 1:
+            (record,) = written.values()
+            records = (record,)
+        else:
+            records = tuple(sorted(written.values()))
+        if old and records[0][0] > old[-1][0]:
+            # All after the old ones, so none replaces one (a replacement keeps its place)
+            records = old + records
+        elif old:
+            merged = {(r[1], r[2]): r for r in old}
+            merged.update(written)
+            records = tuple(sorted(merged.values()))
+        old_targets = get_targets(source, ())
+        count += len(records) - len(old)
+        new_edges[source] = records
+        distinct = _distinct_targets(records)
+        if distinct != old_targets:
+            new_targets[source] = distinct
+            known = set(old_targets)
+            for t in distinct:
+                if t not in known:
+                    prev = new_sources.get(t)
+                    if prev is None:
+                        prev = get_sources(t, ())
+                    at = bisect.bisect_left(prev, source)
+                    new_sources[t] = (*prev[:at], source, *prev[at:])
+    return _Update(changes.concepts, new_edges, new_targets, new_sources, count, batch)
+
+
+def _refresh(g: _Graph, store: KVStore) -> _Update | _Graph | None:
+    """What brings ``g`` up to the store's last batch: an update built from the change records
+    it has not seen, the whole graph reloaded when they fall short, or ``None`` if current."""
+    head = _read_head(store)
+    if head == g.batch:
+        return None
+    if not g.batch < head <= g.batch + _KEEP_BATCHES:
+        return _load_all(store)
+    changes: Changes | None = None
+    seen = g.batch
+    with store.get_range(_CHANGES.pack((g.batch + 1,)), _CHANGES.pack((head + 1,))) as pairs:
+        for pair in pairs:
+            (number,) = _CHANGES.unpack(pair.key)
+            if number != seen + 1:  # a record left the store: start over
+                return _load_all(store)
+            seen = number
+            record = Changes.decode(pair.value)
+            if changes is None:
+                changes = record
             else:
-                records = tuple(sorted(written.values()))
-            if old and records[0][0] > old[-1][0]:
-                # All after the old ones, so none replaces one (a replacement keeps its place)
-                records = old + records
-            elif old:
-                merged = {(r[1], r[2]): r for r in old}
-                merged.update(written)
-                records = tuple(sorted(merged.values()))
-            old_targets = t_shards[h(source) & t_mask].get(source, ())
-            count += len(records) - len(old)
-            new_edges[source] = records
-            distinct = _distinct_targets(records)
-            if distinct != old_targets:
-                new_targets[source] = distinct
-                known = set(old_targets)
-                for t in distinct:
-                    if t not in known:
-                        prev = new_sources.get(t)
-                        if prev is None:
-                            prev = s_shards[h(t) & s_mask].get(t, ())
-                        at = bisect.bisect_left(prev, source)
-                        new_sources[t] = (*prev[:at], source, *prev[at:])
-        edges = edges.updated(new_edges)
-        targets = targets.updated(new_targets)
-        sources = sources.updated(new_sources)
-    return _Snapshot(
-        concepts, edges, targets, sources, count, max(sequence, snap.sequence), batch, time.time()
-    )
-
-
-def _refresh(snap: _Snapshot, tx: Transaction, sequence: int) -> _Snapshot:
-    """``snap`` brought up to the store's last batch from the change records it has not seen."""
-    head = _read_head(tx)
-    sequence = max(sequence, snap.sequence)
-    if head == snap.batch:
-        return attrs.evolve(snap, sequence=sequence, timestamp=time.time())
-    if not snap.batch < head <= snap.batch + _KEEP_BATCHES:
-        return _load_all(tx, sequence)
-    changes = Changes()
-    seen = snap.batch
-    for pair in tx.get_range(_CHANGES.pack((snap.batch + 1,)), _CHANGES.pack((head + 1,))):
-        (number,) = _CHANGES.unpack(pair.key)
-        if number != seen + 1:  # a record left the store: start over
-            return _load_all(tx, sequence)
-        seen = number
-        changes.merge(Changes.decode(pair.value))
-    if seen != head:
-        return _load_all(tx, sequence)
-    return _apply_changes(snap, changes, head, sequence)
+                changes.merge(record)
+    if seen != head or changes is None:
+        return _load_all(store)
+    return _update_for(g, changes, head)
 
 
 # --- the store ---------------------------------------------------------------------------
@@ -335,23 +351,23 @@ _Entry = tuple[Any, ...]
 
 
 def _apply_batch(
-    tx: Transaction, entries: Sequence[_Entry], snap: _Snapshot
+    tx: Transaction, entries: Sequence[_Entry], graph: _Graph
 ) -> tuple[int, Changes, bool]:
     """Write one batch and its change record: the batch number, what it wrote, and whether
-    ``snap`` was exactly the store's state before it.
+    ``graph`` was exactly the store's state before it.
 
-    When no other process has written since ``snap`` (the head is still ``snap.batch``),
-    ``snap`` is what the store holds, so a concept's ``created`` comes from it instead of a
-    read, and ``snap`` plus the returned changes is the store's state after the batch.
+    When no other process has written since ``graph`` (the head is still ``graph.batch``),
+    ``graph`` is what the store holds, so a concept's ``created`` comes from it instead of a
+    read, and ``graph`` plus the returned changes is the store's state after the batch.
     """
     head = _read_head(tx)
-    exact = head == snap.batch
+    exact = head == graph.batch
     batch = head + 1
     now = time.time()
     changes = Changes()
     written = changes.concepts
     order = time.time_ns()
-    known = snap.concepts
+    known = graph.concepts
     for entry in entries:
         if entry[0] == "c":
             _, _, cid, content, vector, strength, confidence = entry
@@ -415,8 +431,8 @@ def _record_changes(tx: Transaction, batch: int, record: bytes) -> None:
 
 
 def _two_sided_bfs(
-    forward: FrozenMap[bytes, tuple[bytes, ...]],
-    backward: FrozenMap[bytes, tuple[bytes, ...]],
+    forward: dict[bytes, tuple[bytes, ...]],
+    backward: dict[bytes, tuple[bytes, ...]],
     start: bytes,
     end: bytes,
     max_depth: int,
@@ -426,9 +442,7 @@ def _two_sided_bfs(
     Each round grows the smaller frontier by one whole level; the first level that meets the
     other side holds a shortest path (the best meeting of that level).
     """
-    f_shards, f_mask = forward.parts()
-    b_shards, b_mask = backward.parts()
-    h = hash  # a local: a builtin looked up per neighbour list costs ~80 ns
+    forward_get, backward_get = forward.get, backward.get
     parent_f: dict[bytes, bytes | None] = {start: None}
     parent_b: dict[bytes, bytes | None] = {end: None}
     dist_f = {start: 0}
@@ -437,17 +451,17 @@ def _two_sided_bfs(
     depth_f = depth_b = 0
     while front_f and front_b and depth_f + depth_b < max_depth:
         if len(front_f) <= len(front_b):
-            shards, mask = f_shards, f_mask
+            neighbours = forward_get
             parents, dists, others, other_dists = parent_f, dist_f, parent_b, dist_b
             frontier, depth = front_f, depth_f
         else:
-            shards, mask = b_shards, b_mask
+            neighbours = backward_get
             parents, dists, others, other_dists = parent_b, dist_b, parent_f, dist_f
             frontier, depth = front_b, depth_b
         level: list[bytes] = []
         best: tuple[int, bytes] | None = None
         for node in frontier:
-            for nxt in shards[h(node) & mask].get(node, ()):
+            for nxt in neighbours(node, ()):
                 if nxt in parents:
                     continue
                 parents[nxt] = node
@@ -523,8 +537,12 @@ class ConcurrentMemory:
         self._applied_seq = 0  # every write up to this one is reconciled (or dropped)
         self._closed = False
         self._error: BaseException | None = None
-        with self._db.transaction(read_only=True) as tx:
-            self._snap = _load_all(tx, 0)
+        with self._db.store.snapshot() as snapshot:
+            graph = _load_all(snapshot)
+        self._plane: LeftRight[_Graph, _Update] = LeftRight(
+            graph, copy=_copy_graph, apply=_apply_update
+        )
+        self._stamp = (0, time.time())  # (sequence, timestamp) of the published graph
         self._thread = threading.Thread(
             target=self._run, name="kvstore-graph-reconciler", daemon=True
         )
@@ -622,14 +640,20 @@ class ConcurrentMemory:
                 entries = [self._queue.popleft() for _ in range(n)]
                 upto = self._last_seq if not self._queue else self._queue[0][1] - 1
                 self._not_full.notify_all()
+            plane = self._plane
             if entries:
-                batch, changes, exact = self._db.run(_apply_batch, entries, self._snap, retries=100)
+                batch, changes, exact = self._db.run(_apply_batch, entries, plane.live, retries=100)
                 self._flushes += 1
                 self._processed += len(entries)
-                if exact:  # our batch came right after our snapshot: no need to read it back
-                    self._snap = _apply_changes(self._snap, changes, batch, upto)
-            with self._db.transaction(read_only=True) as tx:
-                self._snap = _refresh(self._snap, tx, upto)
+                if exact:  # our batch came right after our graph: no need to read it back
+                    plane.publish(_update_for(plane.live, changes, batch))
+            with self._db.store.snapshot() as snapshot:
+                news = _refresh(plane.live, snapshot)
+            if isinstance(news, _Graph):
+                plane.reset(news)
+            elif news is not None:
+                plane.publish(news)
+            self._stamp = (max(upto, self._stamp[0]), time.time())
             self._reconciliations += 1 if entries else 0
             with self._done:
                 self._applied_seq = max(self._applied_seq, upto)
@@ -683,30 +707,28 @@ class ConcurrentMemory:
 
     def query_concept(self, concept_id: bytes) -> Concept | None:
         cid = _check_id(concept_id, "concept_id")
-        snap = self._snap
-        rec = snap.concepts.get(cid)
+        with self._plane.enter() as graph:
+            rec = graph.concepts.get(cid)
+            neighbors = list(graph.targets.get(cid, ()))
         if rec is None:
             return None
         content, vector, strength, confidence, created = rec
         return Concept(
-            cid,
-            content,
-            _decode_vector(vector),
-            strength,
-            confidence,
-            created,
-            list(snap.targets.get(cid, ())),
+            cid, content, _decode_vector(vector), strength, confidence, created, neighbors
         )
 
     def query_neighbors(self, concept_id: bytes) -> list[bytes]:
         cid = _check_id(concept_id, "concept_id")
-        return list(self._snap.targets.get(cid, ()))
+        with self._plane.enter() as graph:
+            return list(graph.targets.get(cid, ()))
 
     def query_associations(self, concept_id: bytes) -> list[Association]:
         cid = _check_id(concept_id, "concept_id")
+        with self._plane.enter() as graph:
+            records = graph.edges.get(cid, ())
         return [
             Association(cid, target, kind, confidence, weight, created)
-            for _, target, kind, confidence, weight, created in self._snap.edges.get(cid, ())
+            for _, target, kind, confidence, weight, created in records
         ]
 
     def find_path(self, start: bytes, end: bytes, max_depth: int = 6) -> list[bytes] | None:
@@ -719,16 +741,18 @@ class ConcurrentMemory:
             raise ValueError(f"max_depth must be >= 0, not {max_depth}")
         if s == e:
             return [s]
-        snap = self._snap
-        return _two_sided_bfs(snap.targets, snap.sources, s, e, max_depth)
+        with self._plane.enter() as graph:
+            return _two_sided_bfs(graph.targets, graph.sources, s, e, max_depth)
 
     def stats(self) -> GraphStats:
-        snap = self._snap
+        with self._plane.enter() as graph:
+            concepts, edges = len(graph.concepts), graph.edge_count
+        sequence, timestamp = self._stamp
         with self._lock:
             pending = len(self._queue)
             log = WriteLogStats(self._written, self._dropped, pending)
         return GraphStats(
             log,
             ReconcilerStats(self._reconciliations, self._processed, self._flushes),
-            SnapshotStats(len(snap.concepts), snap.edge_count, snap.sequence, snap.timestamp),
+            SnapshotStats(concepts, edges, sequence, timestamp),
         )
