@@ -57,6 +57,10 @@ _ROOT: Final = Subspace((b"kvstore.graph",))
 _HEAD: Final = _ROOT.pack(("head",))
 _CHANGES: Final = _ROOT.subspace(("chg",))
 _TALLY: Final = _ROOT.pack(("chgtally",))
+# Key prefixes: a key is its prefix + pack(the rest), as Subspace.pack would build it
+_CONCEPT_KEYS: Final = _ROOT.pack(("c",))
+_ASSOC_KEYS: Final = _ROOT.pack(("a",))
+_EDGE_KEYS: Final = _ROOT.pack(("e",))
 _OLD_LOG: Final = _ROOT.range(("log",))  # id-only change records of earlier versions
 #: Change records kept: at most this many batches and (beyond the newest) this many bytes.
 #: An instance further behind reloads the whole graph.
@@ -368,10 +372,11 @@ def _apply_batch(
     written = changes.concepts
     order = time.time_ns()
     known = graph.concepts
+    pack = tuple_layer.pack
     for entry in entries:
         if entry[0] == "c":
             _, _, cid, content, vector, strength, confidence = entry
-            key = _ROOT.pack(("c", cid))
+            key = pack((cid,), _CONCEPT_KEYS)
             prev = written.get(cid)
             if prev is not None:
                 created = prev[4]
@@ -381,25 +386,22 @@ def _apply_batch(
             else:
                 old = tx.get(key)
                 created = now if old is None else tuple_layer.unpack(old)[4]
-            tx.put(key, tuple_layer.pack((content, vector, strength, confidence, created)))
+            tx.put(key, pack((content, vector, strength, confidence, created)))
             written[cid] = (content, vector, strength, confidence, created)
         else:
             _, _, source, target, assoc_type, confidence, weight = entry
-            ekey = _ROOT.pack(("e", source, target, assoc_type))
+            ekey = pack((source, target, assoc_type), _EDGE_KEYS)
             old = tx.get(ekey)
             if old is None:
                 order += 1
                 position = order
-                created = now
-                tx.put(ekey, tuple_layer.pack((position,)))
+                tx.put(ekey, pack((position,)))
             else:
                 position = tuple_layer.unpack(old)[0]
-                rec_a = tx.get(_ROOT.pack(("a", source, position, target, assoc_type)))
-                created = now if rec_a is None else tuple_layer.unpack(rec_a)[2]
-            tx.put(
-                _ROOT.pack(("a", source, position, target, assoc_type)),
-                tuple_layer.pack((confidence, weight, created)),
-            )
+            akey = pack((source, position, target, assoc_type), _ASSOC_KEYS)
+            rec_a = None if old is None else tx.get(akey)
+            created = now if rec_a is None else tuple_layer.unpack(rec_a)[2]
+            tx.put(akey, pack((confidence, weight, created)))
             changes.add_edge(source, (position, target, assoc_type, confidence, weight, created))
     tx.put(_HEAD, tuple_layer.pack((batch,)))
     _record_changes(tx, batch, changes.encode())
