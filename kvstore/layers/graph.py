@@ -29,6 +29,7 @@ from __future__ import annotations
 import array
 import bisect
 import collections
+import enum
 import itertools
 import math
 import os
@@ -354,6 +355,53 @@ def _refresh(g: _Graph, store: KVStore) -> _Update | _Graph | None:
 _Entry = tuple[Any, ...]
 
 
+class _Ask(enum.Enum):
+    """:func:`_earlier_edge`'s answer when only the store knows."""
+
+    STORE = "store"
+
+
+#: A source with more associations than this is looked up in the store, not scanned.
+_SCAN_EDGES: Final = 16
+
+
+def _earlier_edge(
+    changes: Changes, graph: _Graph | None, source: bytes, target: bytes, kind: str
+) -> tuple[int, float] | _Ask | None:
+    """``(position, created)`` of the association as this batch or ``graph`` holds it.
+
+    ``None`` when it does not exist yet; :attr:`_Ask.STORE` when neither can tell (``graph``
+    is ``None`` when it is not exactly the store's state, or the source has many
+    associations).  Answering from memory spares each association two reads through the
+    transaction (PERFORMANCE L2, L3p-insert, L4's writer).
+    """
+    mine = changes.edges.get(source)
+    if mine is not None and (record := mine.get((target, kind))) is not None:
+        return record[0], record[5]
+    if graph is None:
+        return _Ask.STORE
+    records = graph.edges.get(source, ())
+    if len(records) > _SCAN_EDGES:
+        return _Ask.STORE
+    for record in records:
+        if record[1] == target and record[2] == kind:
+            return record[0], record[5]
+    return None
+
+
+def _stored_edge(
+    tx: Transaction, source: bytes, target: bytes, kind: str, now: float
+) -> tuple[int, float] | None:
+    """``(position, created)`` of the association as the transaction reads it, or ``None``
+    (``created`` is ``now`` if its record is missing)."""
+    old = tx.get(tuple_layer.pack((source, target, kind), _EDGE_KEYS))
+    if old is None:
+        return None
+    position = tuple_layer.unpack(old)[0]
+    record = tx.get(tuple_layer.pack((source, position, target, kind), _ASSOC_KEYS))
+    return position, now if record is None else tuple_layer.unpack(record)[2]
+
+
 def _apply_batch(
     tx: Transaction, entries: Sequence[_Entry], graph: _Graph
 ) -> tuple[int, Changes, bool]:
@@ -390,17 +438,16 @@ def _apply_batch(
             written[cid] = (content, vector, strength, confidence, created)
         else:
             _, _, source, target, assoc_type, confidence, weight = entry
-            ekey = pack((source, target, assoc_type), _EDGE_KEYS)
-            old = tx.get(ekey)
-            if old is None:
+            earlier = _earlier_edge(changes, graph if exact else None, source, target, assoc_type)
+            if earlier is _Ask.STORE:
+                earlier = _stored_edge(tx, source, target, assoc_type, now)
+            if earlier is None:
                 order += 1
-                position = order
-                tx.put(ekey, pack((position,)))
+                position, created = order, now
+                tx.put(pack((source, target, assoc_type), _EDGE_KEYS), pack((position,)))
             else:
-                position = tuple_layer.unpack(old)[0]
+                position, created = earlier
             akey = pack((source, position, target, assoc_type), _ASSOC_KEYS)
-            rec_a = None if old is None else tx.get(akey)
-            created = now if rec_a is None else tuple_layer.unpack(rec_a)[2]
             tx.put(akey, pack((confidence, weight, created)))
             changes.add_edge(source, (position, target, assoc_type, confidence, weight, created))
     tx.put(_HEAD, tuple_layer.pack((batch,)))

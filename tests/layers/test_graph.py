@@ -93,6 +93,51 @@ def test_replacement_rules(mem: ConcurrentMemory) -> None:
     assert mem.find_path(a, cid(3)) == [a, cid(3)]
 
 
+@pytest.mark.parametrize("others", [0, 20], ids=["few-edges", "many-edges"])
+@pytest.mark.parametrize("interleaved", [False, True], ids=["alone", "another-writer"])
+def test_an_association_learned_again_keeps_its_place_and_created(
+    tmp_path: Path, others: int, interleaved: bool
+) -> None:
+    """Replacing an association in a later batch, and in the same batch, keeps its position
+    and ``created``, whether the writer knows the store's state (alone) or must read it (another
+    writer committed in between), and for sources with few or many associations."""
+    src = cid(0)
+    with kvstore.open(tmp_path / "g", durability="none") as db:
+        # A long interval: each writer's reconciler runs only when its flush() wakes it
+        a = ConcurrentMemory(db, reconcile_interval_ms=60_000)
+        b = ConcurrentMemory(db, reconcile_interval_ms=60_000)
+        for i in range(others):
+            a.learn_association(src, cid(100 + i))
+        a.learn_association(src, cid(1), "causal", 0.1, 0.1)
+        a.learn_association(src, cid(2))
+        a.flush()
+        before = {x.target: x for x in a.query_associations(src)}
+        time.sleep(0.01)  # a later batch gets a later clock
+        if interleaved:
+            b.learn_concept(cid(50), b"between")
+            b.flush()
+        a.learn_association(src, cid(1), "causal", 0.9, 0.8)  # replaced, a later batch
+        a.learn_association(src, cid(3))
+        a.learn_association(src, cid(3), "semantic", 0.5, 0.4)  # replaced in its own batch
+        a.flush()
+        after = a.query_associations(src)
+        assert [x.target for x in after] == [cid(100 + i) for i in range(others)] + [
+            cid(1),
+            cid(2),
+            cid(3),
+        ]
+        one, two, three = after[-3:]
+        assert (one.confidence, one.weight, one.created) == (0.9, 0.8, before[cid(1)].created)
+        assert two == before[cid(2)]
+        assert (three.confidence, three.weight) == (0.5, 0.4)
+        assert three.created > one.created
+        assert a.stats().snapshot.edge_count == others + 3
+        with ConcurrentMemory(db, read_only=True) as fresh:
+            assert fresh.query_associations(src) == after
+        a.close()
+        b.close()
+
+
 @pytest.mark.parametrize(
     ("call", "exc", "name"),
     [
