@@ -298,27 +298,32 @@ def _update_for(g: _Graph, changes: Changes, batch: int) -> _Update:
             records = (record,)
         else:
             records = tuple(sorted(written.values()))
-        if old and records[0][0] > old[-1][0]:
-            # All after the old ones, so none replaces one (a replacement keeps its place)
-            records = old + records
-        elif old:
-            merged = {(r[1], r[2]): r for r in old}
-            merged.update(written)
-            records = tuple(sorted(merged.values()))
         old_targets = get_targets(source, ())
+        if not old:
+            # A new source, the common case of a burst (L4): its targets are all new
+            distinct = (records[0][1],) if len(records) == 1 else _distinct_targets(records)
+            fresh: Iterable[bytes] = distinct
+        else:
+            if records[0][0] > old[-1][0]:
+                # All after the old ones, so none replaces one (a replacement keeps its place)
+                records = old + records
+            else:
+                merged = {(r[1], r[2]): r for r in old}
+                merged.update(written)
+                records = tuple(sorted(merged.values()))
+            distinct = _distinct_targets(records)
+            known = set(old_targets)
+            fresh = [t for t in distinct if t not in known]
         count += len(records) - len(old)
         new_edges[source] = records
-        distinct = _distinct_targets(records)
         if distinct != old_targets:
             new_targets[source] = distinct
-            known = set(old_targets)
-            for t in distinct:
-                if t not in known:
-                    prev = new_sources.get(t)
-                    if prev is None:
-                        prev = get_sources(t, ())
-                    at = bisect.bisect_left(prev, source)
-                    new_sources[t] = (*prev[:at], source, *prev[at:])
+            for t in fresh:
+                prev = new_sources.get(t)
+                if prev is None:
+                    prev = get_sources(t, ())
+                at = bisect.bisect_left(prev, source)
+                new_sources[t] = (*prev[:at], source, *prev[at:])
     return _Update(changes.concepts, new_edges, new_targets, new_sources, count, batch)
 
 
