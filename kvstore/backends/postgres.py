@@ -24,8 +24,10 @@ retried.
 from __future__ import annotations
 
 import re
+import select
 import struct
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -33,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 try:
     import psycopg
     import psycopg_pool
-    from psycopg import sql
+    from psycopg import pq, sql
     from psycopg.conninfo import conninfo_to_dict
 except ImportError as _e:  # pragma: no cover - depends on the installed extras
     raise ImportError(
@@ -41,7 +43,7 @@ except ImportError as _e:  # pragma: no cover - depends on the installed extras
         "pip install 'kvstore-delta[postgres]'"
     ) from _e
 
-from kvstore.commitlog import ENTRY_PREFIX, CommitLog, LogBatch, entry_key, version_of
+from kvstore.commitlog import _TRIM_EVERY, ENTRY_PREFIX, CommitLog, LogBatch, entry_key, version_of
 from kvstore.commitlog import VERSION_KEY as _VERSION_KEY
 from kvstore.counters import check_amount, wrap64
 from kvstore.errors import CommitUnknown, StoreClosed, StoreUnavailable
@@ -59,7 +61,9 @@ from kvstore.store import (
 from kvstore.validate import check_bool, check_int, check_number, check_optional_bool
 
 if TYPE_CHECKING:
-    from kvstore.mutations import Mutations
+    from kvstore.commitlog import Shape
+    from kvstore.mutations import Mutations, Writes
+    from kvstore.reads import Reads
 
 __all__ = ["PostgresLog", "PostgresSnapshot", "PostgresStore"]
 
@@ -75,6 +79,16 @@ assert _end is not None  # the prefix does not end in 0xff
 _ENTRY_END: bytes = _end
 #: The most log entries fetched in the same round trip as the commit lock.
 _PREFETCH = 256
+#: A log entry's value starts with the time it was written (as kvstore.commitlog writes it).
+_TIME = struct.Struct(">d")
+#: The most read ranges a commit sends for the server to check (one-round-trip commit); a
+#: transaction that read more is validated by the client, under the lock.
+_GUARD_RANGES = 64
+#: A connection whose snapshot was released this recently is trusted to be alive: a commit
+#: on it sends everything, ``COMMIT`` included, in one round trip (see ``PostgresStore._take``).
+_PROVEN_SECONDS = 1.0
+#: The text of the guard's error: it refused a one-round-trip commit (``_Statements.guard``).
+_REFUSED = "kvstore: commit refused"
 
 # Counter arithmetic on the server: decode 8 big-endian bytes as int8, add in numeric (no
 # overflow), wrap into the signed 64-bit range like a Java long, encode with int8send.
@@ -83,6 +97,32 @@ _ADD_WRAPPED = (
     " + 9223372036854775808, 18446744073709551616) + 18446744073709551616,"
     " 18446744073709551616) - 9223372036854775808)::int8)"
 )
+
+
+
+
+def _u64_at(column: str, start: int) -> str:
+    """SQL: the big-endian unsigned 64-bit integer at byte ``start`` (1-based) of ``column``."""
+    return f"('x' || encode(substring({column} from {start} for 8), 'hex'))::bit(64)::int8"
+
+
+# The version record (commit/version) as kvstore.commitlog writes it: version, bytes ever
+# appended, bytes ever dropped (8 bytes each); a record of 8 bytes holds the version alone.
+_VERSION_SQL = _u64_at("v", 1)
+_APPENDED_SQL = f"CASE WHEN length(v) = 24 THEN {_u64_at('v', 9)} ELSE 0 END"
+_DROPPED_SQL = f"CASE WHEN length(v) = 24 THEN {_u64_at('v', 17)} ELSE 0 END"
+
+
+def _end_aborted(pipeline: psycopg.Pipeline) -> None:
+    """After a statement failed in ``pipeline``: read the replies to the ones skipped after it.
+
+    Leaving the block would otherwise do it and log "error ignored terminating" besides the
+    error raised: a refused commit (the guard) is routine, not worth a warning.
+    """
+    try:
+        pipeline.sync()
+    except psycopg.Error:
+        pass
 
 
 def _unavailable(exc: BaseException | str, doing: str) -> StoreUnavailable:
@@ -95,7 +135,14 @@ class _Statements:
     def __init__(self, table: str) -> None:
         t = sql.Identifier(table)
         m = sql.Identifier(table + "_meta")
+        w = sql.Identifier(table + "_keys")
         self.create = [
+            # What each logged commit wrote, one row per key or range, for the server to check
+            # a commit against (the guard below); trimmed with the log entries.
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (v int8 NOT NULL, lo bytea NOT NULL, hi bytea,"
+                " PRIMARY KEY (v, lo))"
+            ).format(w),
             sql.SQL("CREATE TABLE IF NOT EXISTS {} (k bytea PRIMARY KEY, v bytea NOT NULL)").format(
                 t
             ),
@@ -104,6 +151,39 @@ class _Statements:
             ),
             sql.SQL("INSERT INTO {} (k, v) VALUES (%s, %s) ON CONFLICT (k) DO NOTHING").format(m),
         ]
+        self.keys_put_many = sql.SQL(
+            "INSERT INTO {} (v, lo, hi) SELECT * FROM unnest(%s::int8[], %s::bytea[], %s::bytea[])"
+        ).format(w)
+        self.keys_trim = sql.SQL("DELETE FROM {} WHERE v <= %s").format(w)
+        # The one-round-trip commit (PostgresStore._commit_fast), two statements.  First the
+        # commit lock and the log: the UPDATE of the version record waits for the row lock
+        # (READ COMMITTED re-reads the newest record once granted), moves the version on and
+        # counts the entry's bytes; the same statement writes the entry and its keys rows.
+        self.commit_log = sql.SQL(
+            "WITH ver AS (UPDATE {m} SET v = int8send(" + _VERSION_SQL + " + 1)"
+            " || int8send(" + _APPENDED_SQL + " + %s::int8)"
+            " || int8send(" + _DROPPED_SQL + ") WHERE k = %s RETURNING v),"
+            " e AS (INSERT INTO {m} (k, v)"
+            " SELECT %s::bytea || substring(ver.v from 1 for 8), %s::bytea FROM ver),"
+            " w AS (INSERT INTO {w} (v, lo, hi) SELECT " + _u64_at("ver.v", 1) + ", r.lo, r.hi"
+            " FROM ver, unnest(%s::bytea[], %s::bytea[]) AS r(lo, hi))"
+            " SELECT v FROM ver"
+        ).format(m=m, w=w)
+        # Then the guard, a new statement after the lock: it sees every earlier commit.  It
+        # fails the transaction (an int cast of _REFUSED) when a commit after the snapshot
+        # wrote into a read range, when the log no longer holds the snapshot's successor
+        # (too old), or when the log is over its byte budget (the client must trim); the
+        # client then takes the validating path, which says exactly why or commits.
+        self.guard = sql.SQL(
+            "SELECT CAST(CASE WHEN NOT EXISTS (SELECT 1 FROM {m} WHERE k = %(next)s)"
+            " OR (SELECT " + _APPENDED_SQL + " - " + _DROPPED_SQL + " FROM {m} WHERE k = %(vk)s)"
+            " > %(budget)s"
+            " OR EXISTS (SELECT 1 FROM {w} AS w, unnest(%(lo)s::bytea[], %(hi)s::bytea[])"
+            " AS r(lo, hi) WHERE w.v > %(since)s"
+            " AND w.v < (SELECT " + _VERSION_SQL + " FROM {m} WHERE k = %(vk)s)"
+            " AND (r.hi IS NULL OR w.lo < r.hi) AND (w.hi IS NULL OR r.lo < w.hi))"
+            " THEN %(refused)s ELSE '0' END AS int4)"
+        ).format(m=m, w=w)
         self.get = sql.SQL("SELECT v FROM {} WHERE k = %s").format(t)
         fetch: dict[tuple[bool, bool], sql.Composed] = {}
         for reverse in (False, True):
@@ -195,6 +275,9 @@ class PostgresStore(FetchingStore, AtomicKVStore):
         self._snapshots: weakref.WeakSet[PostgresSnapshot] = weakref.WeakSet()
         self._lock = threading.Lock()
         self._direct: set[int] = set()  # ids of connections made outside the pool (_conn)
+        # Connections of closed snapshots, each with its ROLLBACK sent but not yet read, and
+        # when it was sent (see _release and _take).
+        self._parked: list[tuple[psycopg.Connection[Any], float]] = []
         try:
             conninfo_to_dict(dsn)
         except psycopg.ProgrammingError as e:
@@ -255,7 +338,55 @@ class PostgresStore(FetchingStore, AtomicKVStore):
             raise StoreClosed("the PostgresStore is closed")
 
     def _conn(self) -> psycopg.Connection[Any]:
-        """A connection (autocommit), or StoreUnavailable when none can be had.
+        """A connection (autocommit, no transaction open), or StoreUnavailable."""
+        return self._take()[0]
+
+    def _take(self) -> tuple[psycopg.Connection[Any], bool]:
+        """A connection, and whether it is *proven*: it answered within ``_PROVEN_SECONDS``.
+
+        A closed snapshot's connection comes first (the last one parked): its ROLLBACK was
+        sent at close and its reply is read now, usually already arrived (PERFORMANCE S1: no
+        round trip of its own).  Such a connection is proven when the snapshot closed less
+        than ``_PROVEN_SECONDS`` ago: a transaction's commit on it follows its reads, which
+        just succeeded there.  A commit on a proven connection sends everything, ``COMMIT``
+        included, at once; on another it first makes sure the connection is alive (a dead
+        pooled connection, after a server restart, must not make a commit's outcome unknown).
+        """
+        self._check_open()
+        while True:
+            with self._lock:
+                if not self._parked:
+                    break
+                conn, parked_at = self._parked.pop()
+            if self._drain(conn):
+                return conn, time.monotonic() - parked_at < _PROVEN_SECONDS
+            self._put_back(conn)  # closed: the pool replaces it
+        return self._pooled(), False
+
+    def _drain(self, conn: psycopg.Connection[Any]) -> bool:
+        """Read the reply of the ROLLBACK :meth:`_release` sent; False (and closed) if it failed."""
+        pgconn = conn.pgconn
+        deadline = time.monotonic() + self._timeout
+        try:
+            pgconn.consume_input()
+            while pgconn.is_busy():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise psycopg.OperationalError("no reply to ROLLBACK")
+                select.select([pgconn.socket], [], [], remaining)
+                pgconn.consume_input()
+            ok = True
+            while (result := pgconn.get_result()) is not None:
+                ok = ok and result.status == pq.ExecStatus.COMMAND_OK
+            if ok and pgconn.transaction_status == pq.TransactionStatus.IDLE:
+                return True
+        except psycopg.Error:
+            pass
+        conn.close()
+        return False
+
+    def _pooled(self) -> psycopg.Connection[Any]:
+        """A connection from the pool (or a direct one), or StoreUnavailable.
 
         Normally a pooled one.  When the pool times out but the server answers a direct
         attempt (just after a restart, the pool is still backing off between reconnects), the
@@ -280,6 +411,24 @@ class PostgresStore(FetchingStore, AtomicKVStore):
         with self._lock:
             self._direct.add(id(conn))
         return conn
+
+    def _release(self, conn: psycopg.Connection[Any]) -> None:
+        """Give back a closed snapshot's connection: send its ROLLBACK and park it.
+
+        The reply is read by the next :meth:`_take` (PERFORMANCE S1: a transaction's commit
+        follows its snapshot's close at once, and the ROLLBACK costs it no round trip).  The
+        server ends the snapshot as soon as the message arrives, so a parked connection holds
+        back no VACUUM.
+        """
+        if not self._closed and not conn.broken and self._send_rollback(conn):
+            with self._lock:
+                if not self._closed:
+                    self._parked.append((conn, time.monotonic()))
+                    return
+            self._drain(conn)  # the store closed meanwhile: give it back clean
+        else:
+            self._abort(conn)
+        self._put_back(conn)
 
     def _put_back(self, conn: psycopg.Connection[Any]) -> None:
         with self._lock:
@@ -317,6 +466,7 @@ class PostgresStore(FetchingStore, AtomicKVStore):
         doing: str,
         *,
         pipelined_commit: bool = False,
+        probe: bool = False,
     ) -> T:
         """Run ``fn`` in one transaction and commit it; classify failures (see module doc).
 
@@ -327,37 +477,46 @@ class PostgresStore(FetchingStore, AtomicKVStore):
 
         ``pipelined_commit`` sends ``COMMIT`` in the same round trip as the statements ``fn``
         left unsynced (a commit sends its writes under the commit lock, so this saves a round
-        trip there).  Only for an ``fn`` that syncs first (the lock): that first round trip is
-        what finds a dead pooled connection, before anything that could commit is sent.
+        trip there).  Only for an ``fn`` that syncs first (the lock), or with ``probe``: that
+        first round trip is what finds a dead pooled connection, before anything that could
+        commit is sent.  ``probe`` syncs after ``BEGIN`` unless the connection is proven
+        (:meth:`_take`), so on a proven one the whole transaction is one round trip.
         """
         for attempt in (1, 2):
-            conn = self._conn()
+            conn, proven = self._take()
             sent = False  # COMMIT was sent: from now on a break is CommitUnknown
             try:
                 try:
-                    with conn.pipeline():
-                        conn.execute("BEGIN")
-                        if sync is not None and sync != self._sync:
-                            # The session has the store's setting (_configure): override it.
-                            conn.execute(
-                                "SET LOCAL synchronous_commit TO DEFAULT"
-                                if sync
-                                else "SET LOCAL synchronous_commit = off"
-                            )
-                        result = fn(conn)
-                        if pipelined_commit:
-                            sent = True
-                            conn.execute("COMMIT")
+                    with conn.pipeline() as pipeline:
+                        try:
+                            conn.execute("BEGIN")
+                            if probe and not proven:
+                                pipeline.sync()
+                            if sync is not None and sync != self._sync:
+                                # The session has the store's setting (_configure): override.
+                                conn.execute(
+                                    "SET LOCAL synchronous_commit TO DEFAULT"
+                                    if sync
+                                    else "SET LOCAL synchronous_commit = off"
+                                )
+                            result = fn(conn)
+                            if pipelined_commit:
+                                sent = True
+                                conn.execute("COMMIT")
+                        except psycopg.Error:
+                            if not conn.broken:
+                                _end_aborted(pipeline)
+                            raise
                 except psycopg.OperationalError as e:
                     if sent and conn.broken:
                         raise self._commit_unknown(e, doing) from None
                     # Not sent, or the server answered with an error: it rolled back.
-                    self._abort(conn)
+                    self._abort(conn, failed=True)
                     if attempt == 1 and conn.broken:
                         continue
                     raise _unavailable(e, doing) from None
-                except BaseException:
-                    self._abort(conn)
+                except BaseException as e:
+                    self._abort(conn, failed=isinstance(e, psycopg.Error))
                     raise
                 if pipelined_commit:
                     return result
@@ -379,13 +538,41 @@ class PostgresStore(FetchingStore, AtomicKVStore):
             f"the commit may or may not have been applied ({exc})"
         )
 
-    @staticmethod
-    def _abort(conn: psycopg.Connection[Any]) -> None:
-        if not conn.broken:
+    def _abort(self, conn: psycopg.Connection[Any], *, failed: bool = False) -> None:
+        """Roll back what is open on ``conn``.
+
+        ``failed``: a statement of a pipeline failed, so the server skipped the rest, and
+        psycopg may count as prepared a statement whose preparation was skipped: its
+        ``rollback()`` forgets them all (``DEALLOCATE ALL``).  Otherwise below psycopg (see
+        :meth:`_send_rollback`), keeping the session's prepared statements.
+        """
+        if conn.broken or conn.closed:
+            return
+        if failed:
             try:
-                conn.execute("ROLLBACK")
-            except psycopg.Error:  # pragma: no cover - the connection died meanwhile
-                pass
+                conn.rollback()
+            except psycopg.Error:
+                conn.close()
+        elif self._send_rollback(conn):
+            self._drain(conn)
+
+    def _send_rollback(self, conn: psycopg.Connection[Any]) -> bool:
+        """Send ``ROLLBACK`` on ``conn`` without waiting for the reply (:meth:`_drain` reads it).
+
+        Sent through libpq directly: psycopg, seeing a ``ROLLBACK``, would drop every
+        prepared statement of the session (``DEALLOCATE ALL``, one more round trip), and the
+        next transaction would prepare them again (PERFORMANCE S1).  Nothing this store rolls
+        back ever changed the schema, so they stay valid.  False (closed) if it failed.
+        """
+        pgconn = conn.pgconn
+        try:
+            pgconn.send_query(b"ROLLBACK")
+            while pgconn.flush():  # a few bytes: sent at once in practice
+                select.select([], [pgconn.socket], [], self._timeout)
+        except psycopg.Error:
+            conn.close()
+            return False
+        return True
 
     def _create_schema(self) -> None:
         s = self._sql
@@ -393,9 +580,9 @@ class PostgresStore(FetchingStore, AtomicKVStore):
         def create(conn: psycopg.Connection[Any]) -> None:
             # Several clients may create the same table at once: serialize the DDL.
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (0x6B7673746F7265,))
-            for stmt in s.create[:2]:
+            for stmt in s.create[:-1]:
                 conn.execute(stmt)
-            conn.execute(s.create[2], (_VERSION_KEY, _U64.pack(0)))
+            conn.execute(s.create[-1], (_VERSION_KEY, _U64.pack(0)))
 
         try:
             self._write(create, None, "creating the tables")
@@ -498,30 +685,31 @@ class PostgresStore(FetchingStore, AtomicKVStore):
 
     def _begin_snapshot(self) -> tuple[PostgresSnapshot, int]:
         """A snapshot and the commit version it shows (read inside it: they agree)."""
-        conn = self._conn()
-        try:
-            with conn.pipeline():  # one round trip for both
-                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                # The snapshot is taken by the first statement: this one.
-                cur = conn.execute(self._sql.meta_get, (_VERSION_KEY,), binary=True)
-            row = cur.fetchone()
-        except psycopg.OperationalError as e:
-            self._abort(conn)
-            self._put_back(conn)
-            raise _unavailable(e, "taking a snapshot") from None
-        except BaseException:
-            self._abort(conn)
-            self._put_back(conn)
-            raise
-        version = version_of(None if row is None else row[0])
-        snap = PostgresSnapshot(self, conn)
-        with self._lock:
-            self._snapshots.add(snap)
-        return snap, version
-
-    def _release(self, conn: psycopg.Connection[Any]) -> None:
-        self._abort(conn)
-        self._put_back(conn)
+        for attempt in (1, 2):
+            conn = self._conn()
+            try:
+                with conn.pipeline():  # one round trip for both
+                    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    # The snapshot is taken by the first statement: this one.
+                    cur = conn.execute(self._sql.meta_get, (_VERSION_KEY,), binary=True)
+                row = cur.fetchone()
+            except psycopg.OperationalError as e:
+                self._abort(conn, failed=True)
+                self._put_back(conn)
+                # A read: safe to take again on a fresh connection (one dead after a restart).
+                if attempt == 1 and conn.broken:
+                    continue
+                raise _unavailable(e, "taking a snapshot") from None
+            except BaseException as e:
+                self._abort(conn, failed=isinstance(e, psycopg.Error))
+                self._put_back(conn)
+                raise
+            version = version_of(None if row is None else row[0])
+            snap = PostgresSnapshot(self, conn)
+            with self._lock:
+                self._snapshots.add(snap)
+            return snap, version
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # -- the commit log (internal hook for kvstore.database) ----------------------------------
     def _make_commit_log(
@@ -551,6 +739,44 @@ class PostgresStore(FetchingStore, AtomicKVStore):
 
         return self._write(run, sync, "committing", pipelined_commit=True)
 
+    def _commit_fast(
+        self,
+        mutations: Mutations,
+        log: tuple[int, bytes, tuple[list[bytes], list[bytes | None]]],
+        guard: dict[str, Any],
+        sync: bool | None,
+    ) -> bytes | None:
+        """Commit in one round trip, the server checking the reads; None if it refused.
+
+        ``log`` is the entry's size, its value and its keys rows; ``guard`` the parameters of
+        ``_Statements.guard``.  One pipeline: ``BEGIN``, the lock and the log (one statement),
+        the guard, the data writes, ``COMMIT`` — so the commit lock is held for the server's
+        own work only, never for a client's reply (PERFORMANCE S1d: on a busy machine, waking
+        the lock holder's client cost more than everything else).  A refusal rolls it all
+        back.  Returns the new version record.
+        """
+        s = self._sql
+        size, value, (los, his) = log
+        log_params = (size, _VERSION_KEY, ENTRY_PREFIX, value, los, his)
+        cursors: list[psycopg.Cursor[Any]] = []
+
+        def run(conn: psycopg.Connection[Any]) -> None:
+            cursors.append(conn.execute(s.commit_log, log_params, binary=True))
+            conn.execute(s.guard, guard)
+            self._apply_in(conn, mutations)
+
+        try:
+            self._write(run, sync, "committing", pipelined_commit=True, probe=True)
+        except psycopg.errors.InvalidTextRepresentation as e:
+            if _REFUSED in str(e):
+                return None
+            raise
+        row = cursors[0].fetchone()
+        if row is None:  # pragma: no cover - the version record is made with the table
+            raise StoreUnavailable(f"the version record of {self._table!r} is missing")
+        raw: bytes = row[0]
+        return raw
+
     # -- size and life cycle -----------------------------------------------------------------
     def size_bytes(self) -> int:
         """Disk space of the data and log tables with their indexes (pg_total_relation_size)."""
@@ -574,8 +800,12 @@ class PostgresStore(FetchingStore, AtomicKVStore):
                 return
             self._closed = True
             snaps = list(self._snapshots)
+            parked, self._parked = self._parked, []
         for snap in snaps:
             snap.close()
+        for conn, _ in parked:
+            conn.close()  # the server rolls back whatever is left
+            self._put_back(conn)
         self._pool.close()
 
     def __repr__(self) -> str:
@@ -673,6 +903,17 @@ class _PgBatch:
         # Log entries fetched with the lock: every entry key in [_lo, _hi) is in _fetched.
         self._fetched: dict[bytes, bytes] = {}
         self._lo = self._hi = b""
+        # The keys rows of the commits appended (version, lo, hi), and the newest version
+        # whose entry is deleted (trimmed): its keys rows and older ones go too.
+        self._keys: tuple[list[int], list[bytes], list[bytes | None]] = ([], [], [])
+        self._trim_to = 0
+
+    def log_keys(self, version: int, shape: Shape) -> None:
+        """Record what commit ``version`` wrote in the keys table (for the server's guard)."""
+        los, his = _shape_rows(shape)
+        self._keys[0].extend([version] * len(los))
+        self._keys[1].extend(los)
+        self._keys[2].extend(his)
 
     def apply(self, mutations: Mutations) -> None:
         self._store._apply_in(self._conn, mutations)
@@ -727,6 +968,9 @@ class _PgBatch:
     def meta_delete(self, key: bytes) -> None:
         self._puts.pop(key, None)
         self._deletes.add(key)
+        if key.startswith(ENTRY_PREFIX) and len(key) == len(ENTRY_PREFIX) + _U64.size:
+            # The log is trimmed oldest first: this entry's keys rows and older ones go too.
+            self._trim_to = max(self._trim_to, _U64.unpack_from(key, len(ENTRY_PREFIX))[0])
 
     def meta_delete_range(self, min_key: bytes, max_key: bytes | None) -> None:
         for key, _ in list(self.meta_range(min_key, max_key)):
@@ -757,6 +1001,25 @@ class _PgBatch:
             self._conn.execute(s.meta_delete_many, (list(self._deletes),))
         if self._puts:
             self._conn.execute(s.meta_put_many, (list(self._puts), list(self._puts.values())))
+        if self._trim_to:
+            self._conn.execute(s.keys_trim, (self._trim_to,))
+        if self._keys[0]:
+            self._conn.execute(s.keys_put_many, self._keys)
+
+
+def _shape_rows(shape: Shape) -> tuple[list[bytes], list[bytes | None]]:
+    """A commit's keys rows: ``[lo, hi)`` per key written or range removed (hi None: no end).
+
+    One row per ``lo`` (the keys table's key): ranges starting at the same key are merged.
+    """
+    rows: dict[bytes, bytes | None] = {}
+    for r in shape.remove_ranges():
+        rows[r.min_key] = r.max_key
+    for pairs in (shape.put_pairs(), shape.adjust_pairs()):
+        for key, _ in pairs:
+            # A removed range starting at ``key`` already covers it.
+            rows.setdefault(key, key + b"\x00")
+    return list(rows), list(rows.values())
 
 
 class PostgresLog(CommitLog["PostgresStore"]):
@@ -776,6 +1039,68 @@ class PostgresLog(CommitLog["PostgresStore"]):
         if self._seen == 0:
             self._seen = version
         return snapshot, version
+
+    def append(
+        self,
+        batch: LogBatch,
+        version: int,
+        writes: Writes,
+        pending: dict[int, Shape],
+        entry: tuple[Shape, bytes] | None = None,
+    ) -> int:
+        """As :meth:`CommitLog.append`, and the commit's keys rows for the server's guard."""
+        version = super().append(batch, version, writes, pending, entry)
+        assert isinstance(batch, _PgBatch)
+        batch.log_keys(version, pending[version])
+        return version
+
+    def commit(self, writes: Writes, reads: Reads, since: int | None, sync: bool | None) -> int:
+        """Validate and write one commit; usually in one round trip, checked by the server.
+
+        The server checks the reads against the keys rows of the commits after ``since``
+        (``_Statements.guard``) under the commit lock, so the lock is never held while
+        this client validates (PERFORMANCE S1d).  A commit the guard refuses — a conflict, a
+        snapshot too old, a log over its byte budget — or one that reads too many ranges, is
+        due to trim, or read nothing (its first round trip must probe the connection) takes
+        the validating path of :class:`CommitLog`, which says exactly why, or commits.
+        """
+        if since is None or since < self._trimmed:
+            return super().commit(writes, reads, since, sync)
+        read_los, read_his = reads._bounds()
+        shape, encoded = self.entry(writes)
+        value = _TIME.pack(time.time()) + encoded
+        size = len(ENTRY_PREFIX) + _U64.size + len(value)
+        if (
+            len(read_los) > _GUARD_RANGES
+            or self._commits_since_trim + 1 >= _TRIM_EVERY
+            or self._appended + size - self._dropped > self.keep_bytes
+        ):
+            return self._validated_commit(writes, reads, since, sync)
+        guard = {
+            "next": entry_key(since + 1),
+            "vk": _VERSION_KEY,
+            "budget": self.keep_bytes,
+            "lo": read_los,
+            "hi": read_his,
+            "since": since,
+            "refused": _REFUSED,
+        }
+        raw = self._store._commit_fast(writes, (size, value, _shape_rows(shape)), guard, sync)
+        if raw is None:
+            return self._validated_commit(writes, reads, since, sync)
+        version = self.load_tally(raw)
+        self._commits_since_trim += 1
+        shape.size = size
+        self.remember({version: shape})
+        return version
+
+    def _validated_commit(
+        self, writes: Writes, reads: Reads, since: int, sync: bool | None
+    ) -> int:
+        """The commit path that validates in this client, holding the commit lock."""
+        # Fetch the log entries after the snapshot with the lock: those are what it checks.
+        self._seen = since
+        return super().commit(writes, reads, since, sync)
 
     def atomic(self, fn: Callable[[LogBatch], T], sync: bool | None) -> T:
         # A transaction's snapshot is normally at or after the version seen by this process's
