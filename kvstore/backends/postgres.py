@@ -99,8 +99,6 @@ _ADD_WRAPPED = (
 )
 
 
-
-
 def _u64_at(column: str, start: int) -> str:
     """SQL: the big-endian unsigned 64-bit integer at byte ``start`` (1-based) of ``column``."""
     return f"('x' || encode(substring({column} from {start} for 8), 'hex'))::bit(64)::int8"
@@ -1094,9 +1092,7 @@ class PostgresLog(CommitLog["PostgresStore"]):
         self.remember({version: shape})
         return version
 
-    def _validated_commit(
-        self, writes: Writes, reads: Reads, since: int, sync: bool | None
-    ) -> int:
+    def _validated_commit(self, writes: Writes, reads: Reads, since: int, sync: bool | None) -> int:
         """The commit path that validates in this client, holding the commit lock."""
         # Fetch the log entries after the snapshot with the lock: those are what it checks.
         self._seen = since
