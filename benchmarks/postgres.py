@@ -74,7 +74,7 @@ def _drop(table: str) -> None:
     import psycopg
 
     with psycopg.connect(_dsn(), autocommit=True) as conn:
-        conn.execute(f'DROP TABLE IF EXISTS "{table}", "{table}_meta"')
+        conn.execute(f'DROP TABLE IF EXISTS "{table}", "{table}_meta", "{table}_keys"')
 
 
 def s1a_tx_get(ctx: Context) -> Measurement:
