@@ -23,6 +23,8 @@ retried.
 
 from __future__ import annotations
 
+import binascii
+import itertools
 import re
 import select
 import struct
@@ -81,9 +83,6 @@ _ENTRY_END: bytes = _end
 _PREFETCH = 256
 #: A log entry's value starts with the time it was written (as kvstore.commitlog writes it).
 _TIME = struct.Struct(">d")
-#: The most read ranges a commit sends for the server to check (one-round-trip commit); a
-#: transaction that read more is validated by the client, under the lock.
-_GUARD_RANGES = 64
 #: A connection whose snapshot was released this recently is trusted to be alive: a commit
 #: on it sends everything, ``COMMIT`` included, in one round trip (see ``PostgresStore._take``).
 _PROVEN_SECONDS = 1.0
@@ -109,6 +108,45 @@ def _u64_at(column: str, start: int) -> str:
 _VERSION_SQL = _u64_at("v", 1)
 _APPENDED_SQL = f"CASE WHEN length(v) = 24 THEN {_u64_at('v', 9)} ELSE 0 END"
 _DROPPED_SQL = f"CASE WHEN length(v) = 24 THEN {_u64_at('v', 17)} ELSE 0 END"
+
+
+#: The statements of the one-round-trip commit, prepared once per connection with SQL
+#: ``PREPARE`` (the commit runs them by ``EXECUTE`` in one simple-protocol query).
+_FAST_STATEMENTS = {
+    "commit_log": b"kvstore_log",
+    "guard": b"kvstore_guard",
+    "put_many": b"kvstore_put",
+    "remove_keys": b"kvstore_remove",
+    "remove_from": b"kvstore_remove_from",
+    "remove_between": b"kvstore_remove_between",
+    "adjust_many": b"kvstore_adjust",
+}
+#: The most keys and ranges (written, or read) a commit may have for the one-round-trip path,
+#: and the most bytes of values: its parameters travel as SQL literals.
+_FAST_ITEMS = 512
+_FAST_BYTES = 256 * 1024
+
+
+def _numbered(query: bytes) -> bytes:
+    """``query`` with psycopg's ``%s``/``%b`` placeholders as ``$1``, ``$2``... (for PREPARE)."""
+    numbers = itertools.count(1)
+    return re.sub(rb"%[sb]", lambda _: b"$%d" % next(numbers), query)
+
+
+def _lit(value: bytes | None) -> bytes:
+    """A bytea SQL literal (standard conforming strings: the server's default since 9.1)."""
+    return b"NULL" if value is None else b"'\\x" + binascii.hexlify(value) + b"'::bytea"
+
+
+def _lit_array(values: list[bytes] | list[bytes | None]) -> bytes:
+    """A bytea[] SQL literal."""
+    if not values:
+        return b"'{}'::bytea[]"
+    return b"ARRAY[" + b",".join(map(_lit, values)) + b"]"
+
+
+def _execute(name: bytes, *params: bytes) -> bytes:
+    return b"EXECUTE " + name + b"(" + b",".join(params) + b")"
 
 
 def _end_aborted(pipeline: psycopg.Pipeline) -> None:
@@ -138,6 +176,10 @@ class _Statements:
                 setattr(self, name, value.as_bytes(context))
             elif isinstance(value, dict):
                 setattr(self, name, {k: v.as_bytes(context) for k, v in value.items()})
+        self.prepare_fast = b"; ".join(
+            b"PREPARE " + name + b" AS " + _numbered(getattr(self, attr))
+            for attr, name in _FAST_STATEMENTS.items()
+        )
 
     def __init__(self, table: str) -> None:
         t = sql.Identifier(table)
@@ -169,7 +211,7 @@ class _Statements:
         self.commit_log = sql.SQL(
             "WITH ver AS (UPDATE {m} SET v = int8send(" + _VERSION_SQL + " + 1)"
             " || int8send(" + _APPENDED_SQL + " + %s::int8)"
-            " || int8send(" + _DROPPED_SQL + ") WHERE k = %s RETURNING v),"
+            " || int8send(" + _DROPPED_SQL + ") WHERE k = %s::bytea RETURNING v),"
             " e AS (INSERT INTO {m} (k, v)"
             " SELECT %s::bytea || substring(ver.v from 1 for 8), %s::bytea FROM ver),"
             " w AS (INSERT INTO {w} (v, lo, hi) SELECT " + _u64_at("ver.v", 1) + ", r.lo, r.hi"
@@ -181,16 +223,18 @@ class _Statements:
         # wrote into a read range, when the log no longer holds the snapshot's successor
         # (too old), or when the log is over its byte budget (the client must trim); the
         # client then takes the validating path, which says exactly why or commits.
+        # Parameters: the entry key after the snapshot's version, the version key, the byte
+        # budget, the read ranges (two arrays), the snapshot's version, the version key.
         self.guard = sql.SQL(
-            "SELECT CAST(CASE WHEN NOT EXISTS (SELECT 1 FROM {m} WHERE k = %(next)s)"
-            " OR (SELECT " + _APPENDED_SQL + " - " + _DROPPED_SQL + " FROM {m} WHERE k = %(vk)s)"
-            " > %(budget)s"
-            " OR EXISTS (SELECT 1 FROM {w} AS w, unnest(%(lo)b::bytea[], %(hi)b::bytea[])"
-            " AS r(lo, hi) WHERE w.v > %(since)s::int8"
-            " AND w.v < (SELECT " + _VERSION_SQL + " FROM {m} WHERE k = %(vk)s)"
+            "SELECT CAST(CASE WHEN NOT EXISTS (SELECT 1 FROM {m} WHERE k = %s::bytea)"
+            " OR (SELECT " + _APPENDED_SQL + " - " + _DROPPED_SQL + " FROM {m}"
+            " WHERE k = %s::bytea) > %s::int8"
+            " OR EXISTS (SELECT 1 FROM {w} AS w, unnest(%s::bytea[], %s::bytea[])"
+            " AS r(lo, hi) WHERE w.v > %s::int8"
+            " AND w.v < (SELECT " + _VERSION_SQL + " FROM {m} WHERE k = %s::bytea)"
             " AND (r.hi IS NULL OR w.lo < r.hi) AND (w.hi IS NULL OR r.lo < w.hi))"
-            " THEN %(refused)s ELSE '0' END AS int4)"
-        ).format(m=m, w=w)
+            " THEN {refused} ELSE '0' END AS int4)"
+        ).format(m=m, w=w, refused=sql.Literal(_REFUSED))
         self.get = sql.SQL("SELECT v FROM {} WHERE k = %s").format(t)
         # A snapshot and the version it shows, in one simple-protocol query (two statements):
         # one execution instead of a pipeline of two (PERFORMANCE S1).
@@ -212,8 +256,10 @@ class _Statements:
         ).format(t)
         self.remove = sql.SQL("DELETE FROM {} WHERE k = %s").format(t)
         self.remove_keys = sql.SQL("DELETE FROM {} WHERE k = ANY(%b::bytea[])").format(t)
-        self.remove_from = sql.SQL("DELETE FROM {} WHERE k >= %s").format(t)
-        self.remove_between = sql.SQL("DELETE FROM {} WHERE k >= %s AND k < %s").format(t)
+        self.remove_from = sql.SQL("DELETE FROM {} WHERE k >= %s::bytea").format(t)
+        self.remove_between = sql.SQL(
+            "DELETE FROM {} WHERE k >= %s::bytea AND k < %s::bytea"
+        ).format(t)
         self.put_many = sql.SQL(
             "INSERT INTO {} (k, v) SELECT * FROM unnest(%b::bytea[], %b::bytea[])"
             " ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v"
@@ -290,6 +336,10 @@ class PostgresStore(FetchingStore, AtomicKVStore):
         # Connections of closed snapshots, each with its ROLLBACK sent but not yet read, and
         # when it was sent (see _release and _take).
         self._parked: list[tuple[psycopg.Connection[Any], float]] = []
+        # Connections holding the one-round-trip commit's prepared statements.
+        self._prepared: weakref.WeakKeyDictionary[psycopg.Connection[Any], None] = (
+            weakref.WeakKeyDictionary()
+        )
         try:
             conninfo_to_dict(dsn)
         except psycopg.ProgrammingError as e:
@@ -561,6 +611,7 @@ class PostgresStore(FetchingStore, AtomicKVStore):
         if conn.broken or conn.closed:
             return
         if failed:
+            self._prepared.pop(conn, None)  # rollback() says DEALLOCATE ALL
             try:
                 conn.rollback()
             except psycopg.Error:
@@ -755,39 +806,126 @@ class PostgresStore(FetchingStore, AtomicKVStore):
         self,
         mutations: Mutations,
         log: tuple[int, bytes, tuple[list[bytes], list[bytes | None]]],
-        guard: dict[str, Any],
+        guard: tuple[bytes, int, list[bytes], list[bytes | None], int],
         sync: bool | None,
     ) -> bytes | None:
         """Commit in one round trip, the server checking the reads; None if it refused.
 
-        ``log`` is the entry's size, its value and its keys rows; ``guard`` the parameters of
-        ``_Statements.guard``.  One pipeline: ``BEGIN``, the lock and the log (one statement),
-        the guard, the data writes, ``COMMIT`` — so the commit lock is held for the server's
-        own work only, never for a client's reply (PERFORMANCE S1d: on a busy machine, waking
-        the lock holder's client cost more than everything else).  A refusal rolls it all
-        back.  Returns the new version record.
+        ``log`` is the entry's size, its value and its keys rows; ``guard`` the next entry's
+        key, the byte budget, the read ranges and the snapshot's version.  One query:
+        ``BEGIN``, the lock and the log (one statement), the guard, the data writes,
+        ``COMMIT`` — so the commit lock is held for the server's own work only, never for a
+        client's reply (PERFORMANCE S1d: on a busy machine, waking the lock holder's client
+        cost more than everything else).  The statements are prepared once per connection
+        and run by ``EXECUTE`` in one simple-protocol query: one execution for the client
+        instead of five (S1).  A refusal rolls it all back.  Returns the new version record.
         """
-        s = self._sql
         size, value, (los, his) = log
-        log_params = (size, _VERSION_KEY, ENTRY_PREFIX, value, los, his)
-        cursors: list[psycopg.Cursor[Any]] = []
-
-        def run(conn: psycopg.Connection[Any]) -> None:
-            cursors.append(conn.execute(s.commit_log, log_params, binary=True))
-            conn.execute(s.guard, guard)
-            self._apply_in(conn, mutations)
-
-        try:
-            self._write(run, sync, "committing", pipelined_commit=True, probe=True)
-        except psycopg.errors.InvalidTextRepresentation as e:
-            if _REFUSED in str(e):
-                return None
-            raise
-        row = cursors[0].fetchone()
-        if row is None:  # pragma: no cover - the version record is made with the table
-            raise StoreUnavailable(f"the version record of {self._table!r} is missing")
-        raw: bytes = row[0]
-        return raw
+        nxt, budget, read_los, read_his, since = guard
+        vk = _lit(_VERSION_KEY)
+        parts = [
+            _execute(
+                b"kvstore_log",
+                b"%d" % size,
+                vk,
+                _lit(ENTRY_PREFIX),
+                _lit(value),
+                _lit_array(los),
+                _lit_array(his),
+            ),
+            _execute(
+                b"kvstore_guard",
+                _lit(nxt),
+                vk,
+                b"%d" % budget,
+                _lit_array(read_los),
+                _lit_array(read_his),
+                b"%d" % since,
+                vk,
+            ),
+        ]
+        removes, puts, adjusts = checked_mutations(mutations)
+        singles = [r.min_key for r in removes if r.is_single_key()]
+        if singles:
+            parts.append(_execute(b"kvstore_remove", _lit_array(singles)))
+        for r in removes:
+            if r.is_single_key():
+                continue
+            if r.max_key is None:
+                parts.append(_execute(b"kvstore_remove_from", _lit(r.min_key)))
+            else:
+                parts.append(_execute(b"kvstore_remove_between", _lit(r.min_key), _lit(r.max_key)))
+        if puts:
+            merged = dict(puts)  # ON CONFLICT may not touch a row twice: the last value wins
+            parts.append(
+                _execute(
+                    b"kvstore_put", _lit_array(list(merged)), _lit_array(list(merged.values()))
+                )
+            )
+        if adjusts:
+            sums: dict[bytes, int] = {}
+            for key, amount in adjusts:
+                sums[key] = wrap64(sums.get(key, 0) + amount)
+            amounts = b"ARRAY[" + b",".join(b"%d" % a for a in sums.values()) + b"]::int8[]"
+            parts.append(_execute(b"kvstore_adjust", _lit_array(list(sums)), amounts))
+        if sync is not None and sync != self._sync:
+            parts.insert(
+                0,
+                b"SET LOCAL synchronous_commit TO DEFAULT"
+                if sync
+                else b"SET LOCAL synchronous_commit = off",
+            )
+        body = b"; ".join([*parts, b"COMMIT"])
+        for attempt in (1, 2):
+            conn, proven = self._take()
+            sent = False  # COMMIT was sent: from now on a break is CommitUnknown
+            try:
+                try:
+                    if conn not in self._prepared:
+                        conn.execute(self._sql.prepare_fast, prepare=False)
+                        self._prepared[conn] = None
+                        proven = True  # it just answered
+                    if proven:
+                        query = b"BEGIN; " + body
+                    else:  # make sure it is alive before sending what commits
+                        conn.execute(b"BEGIN", prepare=False)
+                        query = body
+                    sent = True
+                    cur = conn.execute(query, prepare=False)
+                except psycopg.OperationalError as e:
+                    if sent and conn.broken:
+                        raise self._commit_unknown(e, "committing") from None
+                    self._abort(conn)
+                    if attempt == 1 and conn.broken:
+                        continue
+                    raise _unavailable(e, "committing") from None
+                except psycopg.errors.InvalidSqlStatementName:
+                    # Our prepared statements are gone (a DEALLOCATE ALL): the transaction
+                    # failed before COMMIT, nothing happened; prepare them again.
+                    self._abort(conn)
+                    self._prepared.pop(conn, None)
+                    if attempt == 1:
+                        continue
+                    raise
+                except BaseException as e:
+                    self._abort(conn)
+                    if isinstance(e, psycopg.errors.InvalidTextRepresentation) and _REFUSED in str(
+                        e
+                    ):
+                        return None
+                    raise
+                if proven:
+                    cur.nextset()  # past BEGIN's result
+                if parts[0].startswith(b"SET"):
+                    cur.nextset()
+                row = cur.fetchone()
+                if row is None:  # pragma: no cover - the version record is made with the table
+                    raise StoreUnavailable(f"the version record of {self._table!r} is missing")
+                raw: bytes = row[0]
+                return raw
+            finally:
+                self._put_back(conn)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # -- size and life cycle -----------------------------------------------------------------
     def size_bytes(self) -> int:
@@ -1083,22 +1221,17 @@ class PostgresLog(CommitLog["PostgresStore"]):
         shape, encoded = self.entry(writes)
         value = _TIME.pack(time.time()) + encoded
         size = len(ENTRY_PREFIX) + _U64.size + len(value)
+        rows = _shape_rows(shape)
         if (
-            len(read_los) > _GUARD_RANGES
+            len(read_los) > _FAST_ITEMS
+            or len(rows[0]) > _FAST_ITEMS
+            or sum(map(len, dict.values(writes.puts))) > _FAST_BYTES
             or self._commits_since_trim + 1 >= _TRIM_EVERY
             or self._appended + size - self._dropped > self.keep_bytes
         ):
             return self._validated_commit(writes, reads, since, sync)
-        guard = {
-            "next": entry_key(since + 1),
-            "vk": _VERSION_KEY,
-            "budget": self.keep_bytes,
-            "lo": read_los,
-            "hi": read_his,
-            "since": since,
-            "refused": _REFUSED,
-        }
-        raw = self._store._commit_fast(writes, (size, value, _shape_rows(shape)), guard, sync)
+        guard = (entry_key(since + 1), self.keep_bytes, read_los, read_his, since)
+        raw = self._store._commit_fast(writes, (size, value, rows), guard, sync)
         if raw is None:
             return self._validated_commit(writes, reads, since, sync)
         version = self.load_tally(raw)
