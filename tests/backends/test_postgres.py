@@ -185,7 +185,10 @@ def test_server_restart_gives_clear_errors_then_recovers(pg_dsn: str) -> None:
     store.put(b"k", b"after")
     with db.transaction() as tx:
         tx.put(b"j", b"1")
-    assert store.get(b"k") == b"after" and store.get(b"j") == b"1"
+    with db.transaction() as tx:  # reads first: its snapshot and its commit find live ones
+        assert tx.get(b"j") == b"1"
+        tx.put(b"m", b"1")
+    assert store.get(b"k") == b"after" and store.get(b"j") == b"1" and store.get(b"m") == b"1"
     store.close()
 
 
@@ -347,3 +350,167 @@ def test_validation_sees_other_clients_commits_beyond_the_prefetched_entries(
         late.commit()
         assert s1.get(b"l") == b"1" and s1.get(b"r") is None and s1.get(b"o") is None
         assert s1.get(b"x") == b"3"
+
+
+# -- the one-round-trip commit (the server checks the reads) ----------------------------------
+@pytest.fixture
+def validated(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the commits that took the client-validated path instead of the one-round-trip one."""
+    from kvstore.backends import postgres
+
+    calls: list[int] = []
+    original = postgres.PostgresLog._validated_commit
+
+    def counting(self: postgres.PostgresLog, *args: Any) -> int:
+        calls.append(1)
+        return original(self, *args)
+
+    monkeypatch.setattr(postgres.PostgresLog, "_validated_commit", counting)
+    return calls
+
+
+def test_the_server_checks_reads_and_refuses_only_conflicts(
+    pg_dsn: str, validated: list[int]
+) -> None:
+    """A commit after another client's is checked by the server: passes unless it conflicts.
+
+    A refused commit is validated again by the client, which names the conflict.
+    """
+    table = pgserver.fresh_table()
+    with PostgresStore(pg_dsn, table=table) as s1, PostgresStore(pg_dsn, table=table) as s2:
+        db1, db2 = kvstore.Database(s1, durability="none"), kvstore.Database(s2, durability="none")
+        with db1.transaction() as tx:
+            tx.put(b"x", b"0")
+        tx = db1.transaction()
+        assert tx.get(b"x") == b"0"
+        assert list(tx.get_range(b"r", b"s")) == []
+        with db2.transaction() as other:  # after tx's snapshot, outside what it read
+            other.get(b"y")
+            other.put(b"y", b"1")
+            other.put(b"s", b"1")  # just past the range read
+        tx.put(b"a", b"1")
+        tx.commit()
+        assert validated == []  # both went through in one round trip
+        for write in (b"x", b"r\x00"):  # a read key, then a key inside the read range
+            tx = db1.transaction()
+            tx.get(b"x")
+            list(tx.get_range(b"r", b"s"))
+            with db2.transaction() as other:
+                other.get(b"y")
+                other.put(write, b"2")
+            tx.put(b"b", b"1")
+            with pytest.raises(kvstore.TransactionConflict) as info:
+                tx.commit()
+            assert info.value.conflicts  # the client names it
+        assert len(validated) == 2
+        assert s1.get(b"b") is None and s1.get(b"a") == b"1"
+
+
+def test_the_server_refuses_a_snapshot_another_client_trimmed_away(
+    pg_dsn: str, validated: list[int]
+) -> None:
+    """History trimmed by another client makes a snapshot too old; the keys rows go too."""
+    from kvstore.commitlog import _TRIM_EVERY
+
+    table = pgserver.fresh_table()
+    with PostgresStore(pg_dsn, table=table) as s1, PostgresStore(pg_dsn, table=table) as s2:
+        db1 = kvstore.Database(s1, durability="none")
+        db2 = kvstore.Database(s2, durability="none", history_commits=1, history_seconds=0)
+        tx = db1.transaction()
+        tx.get(b"x")
+        for i in range(_TRIM_EVERY + 10):  # the log is trimmed every _TRIM_EVERY commits
+            with db2.transaction() as other:
+                other.put(b"other", b"%d" % i)
+        tx.put(b"k", b"v")
+        with pytest.raises(kvstore.TransactionTooOld):
+            tx.commit()
+        assert validated == [1]
+        with _admin(pg_dsn) as admin:
+            oldest = admin.execute(f'SELECT min(v) FROM "{table}_keys"').fetchone()
+        assert oldest is not None and oldest[0] > _TRIM_EVERY // 2  # trimmed with the log
+
+
+def test_a_closed_snapshot_ends_its_server_transaction_at_once(
+    store: PostgresStore, pg_dsn: str
+) -> None:
+    """Its ROLLBACK is sent at close without waiting: no snapshot lingers to hold back VACUUM."""
+    query = (
+        "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'"
+        " AND query LIKE %s"
+    )
+    with _admin(pg_dsn) as admin:
+        snap = store.snapshot()
+        assert snap.get(b"k") is None
+        row = admin.execute(query, (f'%"{store.table}"%',)).fetchone()
+        assert row is not None and row[0] == 1
+        snap.close()
+        deadline = time.monotonic() + 10
+        while True:  # the store is not used again: nothing else could end it
+            row = admin.execute(query, (f'%"{store.table}"%',)).fetchone()
+            if row is not None and row[0] == 0:
+                break
+            assert time.monotonic() < deadline, "the snapshot's transaction is still open"
+            time.sleep(0.02)
+    assert store.get(b"k") is None  # the connection is taken back cleanly
+
+
+def test_refused_commits_leave_connections_usable(pg_dsn: str) -> None:
+    """Threads incrementing one key: many commits are refused, none is lost, none fails.
+
+    A refused commit aborts a pipeline half-way; the statements skipped must not stay
+    counted as prepared (they once made every later commit on that connection fail).
+    """
+    with kvstore.open(pg_dsn, table=pgserver.fresh_table(), durability="none") as db:
+
+        def increment(tx: kvstore.Transaction) -> None:
+            tx.put(b"n", b"%d" % (int(tx.get(b"n") or b"0") + 1))
+
+        def work() -> None:
+            for _ in range(25):
+                db.run(increment)
+
+        threads = [_in_thread(work) for _ in range(4)]
+        for t, _ in threads:
+            t.join(60)
+        assert [e for _, errors in threads for e in errors] == []
+        assert db.store.get(b"n") == b"100"
+        assert db.stats().conflicts > 0
+
+
+def test_dropped_prepared_statements_are_prepared_again(pg_dsn: str) -> None:
+    """A session whose prepared statements were dropped (DEALLOCATE ALL) still commits."""
+    with PostgresStore(pg_dsn, table=pgserver.fresh_table(), pool_size=1) as store:
+        db = kvstore.Database(store, durability="none")
+        for i in range(3):
+            with db.transaction() as tx:
+                tx.get(b"k")
+                tx.put(b"k", b"%d" % i)
+        conn = store._conn()
+        conn.execute("DEALLOCATE ALL")
+        store._put_back(conn)
+        with db.transaction() as tx:
+            assert tx.get(b"k") == b"2"
+            tx.put(b"k", b"3")
+        assert store.get(b"k") == b"3"
+
+
+def test_connection_dropped_during_a_one_round_trip_commit_is_commit_unknown(
+    pg_dsn: str, commit_hangs: None
+) -> None:
+    """The commit of a transaction that read goes in one round trip: a break is unknown."""
+    with PostgresStore(pg_dsn, table=pgserver.fresh_table(), sync=False) as setup:
+        setup.put(b"n", b"0")  # commits at once: no standby wait
+        table = setup.table
+    with PostgresStore(pg_dsn, table=table) as store:
+        db = kvstore.Database(store, durability="none")  # commits with the store's sync=True
+        calls: list[int] = []
+
+        def body(tx: kvstore.Transaction) -> None:
+            calls.append(1)
+            tx.put(b"n", b"%d" % (int(tx.get(b"n") or b"0") + 1))
+
+        t, errors = _in_thread(lambda: db.run(body))
+        _kill_the_committer(pg_dsn)
+        t.join(30)
+        assert len(errors) == 1 and isinstance(errors[0], CommitUnknown), errors
+        assert calls == [1]
