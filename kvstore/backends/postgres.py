@@ -12,7 +12,14 @@ client on every machine validates against the same history.
 one ``DELETE`` each), puts (one ``INSERT ... SELECT FROM unnest ... ON CONFLICT``), and
 counter adjustments (one ``UPDATE ... FROM unnest``, computed server-side, no read round
 trip), sent in one pipeline.  ``snapshot()`` is a ``REPEATABLE READ READ ONLY`` transaction
-held on its own pooled connection until closed.
+held on its own pooled connection until closed; closing sends its ``ROLLBACK`` without waiting.
+
+A :class:`~kvstore.Database` commit of a transaction that read is one round trip: the lock,
+the log entry with its keys rows (``<table>_keys``: what each commit wrote, one row per key
+or range), a guard statement that makes the server check the transaction's reads against the
+keys rows of the commits since its snapshot, the writes and ``COMMIT`` — so the commit lock
+never waits for a client.  A commit the guard refuses is validated again by the client,
+holding the lock, which names the conflict (docs/postgres.md, "Isolation").
 
 Failures: a server that cannot be reached, or a connection that breaks before ``COMMIT`` is
 sent, raises :class:`~kvstore.StoreUnavailable` (PostgreSQL aborts the transaction: nothing
