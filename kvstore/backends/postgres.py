@@ -119,7 +119,7 @@ _DROPPED_SQL = f"CASE WHEN length(v) = 24 THEN {_u64_at('v', 17)} ELSE 0 END"
 
 #: The statements of the one-round-trip commit, prepared once per connection with SQL
 #: ``PREPARE`` (the commit runs them by ``EXECUTE`` in one simple-protocol query).
-_FAST_STATEMENTS = {
+_FAST_STATEMENTS: dict[str, bytes] = {
     "commit_log": b"kvstore_log",
     "guard": b"kvstore_guard",
     "put_many": b"kvstore_put",
@@ -150,6 +150,48 @@ def _lit_array(values: list[bytes] | list[bytes | None]) -> bytes:
     if not values:
         return b"'{}'::bytea[]"
     return b"ARRAY[" + b",".join(map(_lit, values)) + b"]"
+
+
+def _literal(value: bytes | list[bytes] | list[int]) -> bytes:
+    """The SQL literal of a data write's parameter (see :func:`_data_writes`)."""
+    if isinstance(value, bytes):
+        return _lit(value)
+    if value and isinstance(value[0], int):
+        return b"ARRAY[" + b",".join(b"%d" % a for a in value) + b"]::int8[]"
+    return _lit_array(value)  # type: ignore[arg-type]
+
+
+def _data_writes(mutations: Mutations) -> list[tuple[str, tuple[Any, ...]]]:
+    """The statements applying ``mutations``: (``_Statements`` attribute, parameters) each.
+
+    Single-key removes in one ``DELETE``, other ranges one each, all puts in one upsert (the
+    last value of a key: ``ON CONFLICT`` may not touch a row twice), all counter adjustments
+    summed per key in one ``UPDATE``.
+    """
+    removes, puts, adjusts = checked_mutations(mutations)
+    writes: list[tuple[str, tuple[Any, ...]]] = []
+    singles = [r.min_key for r in removes if r.is_single_key()]
+    if singles:
+        writes.append(("remove_keys", (singles,)))
+    for r in removes:
+        if r.is_single_key():
+            continue
+        if r.max_key is None:
+            writes.append(("remove_from", (r.min_key,)))
+        else:
+            writes.append(("remove_between", (r.min_key, r.max_key)))
+    if puts:
+        if len(puts) > 1:
+            merged = dict(puts)
+            writes.append(("put_many", (list(merged), list(merged.values()))))
+        else:
+            writes.append(("put_many", ([puts[0][0]], [puts[0][1]])))
+    if adjusts:
+        sums: dict[bytes, int] = {}
+        for key, amount in adjusts:
+            sums[key] = wrap64(sums.get(key, 0) + amount)
+        writes.append(("adjust_many", (list(sums), list(sums.values()))))
+    return writes
 
 
 def _execute(name: bytes, *params: bytes) -> bytes:
@@ -695,7 +737,8 @@ class PostgresStore(FetchingStore, AtomicKVStore):
 
     def remove_range(self, min_key: bytes | None = None, max_key: bytes | None = None) -> None:
         lo, hi = check_bounds(min_key, max_key)
-        self._write(lambda c: self._remove_ranges(c, [KeyRange(lo, hi)]), None, "removing")
+        removes = _Checked([KeyRange(lo, hi)], [], [])
+        self._write(lambda c: self._apply_in(c, removes), None, "removing")
 
     def adjust_counter(self, key: bytes, amount: int) -> None:
         key = check_key(key)
@@ -703,38 +746,11 @@ class PostgresStore(FetchingStore, AtomicKVStore):
         stmt = self._sql.adjust_many
         self._write(lambda c: c.execute(stmt, ([key], [amount])), None, "adjusting a counter")
 
-    def _remove_ranges(self, conn: psycopg.Connection[Any], ranges: list[KeyRange]) -> None:
-        s = self._sql
-        singles = [r.min_key for r in ranges if r.is_single_key()]
-        if singles:
-            conn.execute(s.remove_keys, (singles,))
-        for r in ranges:
-            if r.is_single_key():
-                continue
-            if r.max_key is None:
-                conn.execute(s.remove_from, (r.min_key,))
-            else:
-                conn.execute(s.remove_between, (r.min_key, r.max_key))
-
     def _apply_in(self, conn: psycopg.Connection[Any], mutations: Mutations) -> None:
         """Send ``mutations`` as part of the open transaction on ``conn`` (a few statements)."""
-        removes, puts, adjusts = checked_mutations(mutations)
         s = self._sql
-        if removes:
-            self._remove_ranges(conn, removes)
-        if puts:
-            if len(puts) > 1:
-                # ON CONFLICT may not touch a row twice: keep the last value of each key.
-                merged = dict(puts)
-                keys, values = list(merged), list(merged.values())
-            else:
-                keys, values = [puts[0][0]], [puts[0][1]]
-            conn.execute(s.put_many, (keys, values))
-        if adjusts:
-            sums: dict[bytes, int] = {}
-            for key, amount in adjusts:
-                sums[key] = wrap64(sums.get(key, 0) + amount)
-            conn.execute(s.adjust_many, (list(sums), list(sums.values())))
+        for name, params in _data_writes(mutations):
+            conn.execute(getattr(s, name), params)
 
     def apply(self, mutations: Mutations, sync: bool | None = None) -> None:
         """Apply ``mutations`` in one PostgreSQL transaction: all of them or none.
@@ -851,30 +867,8 @@ class PostgresStore(FetchingStore, AtomicKVStore):
                 vk,
             ),
         ]
-        removes, puts, adjusts = checked_mutations(mutations)
-        singles = [r.min_key for r in removes if r.is_single_key()]
-        if singles:
-            parts.append(_execute(b"kvstore_remove", _lit_array(singles)))
-        for r in removes:
-            if r.is_single_key():
-                continue
-            if r.max_key is None:
-                parts.append(_execute(b"kvstore_remove_from", _lit(r.min_key)))
-            else:
-                parts.append(_execute(b"kvstore_remove_between", _lit(r.min_key), _lit(r.max_key)))
-        if puts:
-            merged = dict(puts)  # ON CONFLICT may not touch a row twice: the last value wins
-            parts.append(
-                _execute(
-                    b"kvstore_put", _lit_array(list(merged)), _lit_array(list(merged.values()))
-                )
-            )
-        if adjusts:
-            sums: dict[bytes, int] = {}
-            for key, amount in adjusts:
-                sums[key] = wrap64(sums.get(key, 0) + amount)
-            amounts = b"ARRAY[" + b",".join(b"%d" % a for a in sums.values()) + b"]::int8[]"
-            parts.append(_execute(b"kvstore_adjust", _lit_array(list(sums)), amounts))
+        for name, params in _data_writes(mutations):
+            parts.append(_execute(_FAST_STATEMENTS[name], *map(_literal, params)))
         if sync is not None and sync != self._sync:
             parts.insert(
                 0,

@@ -514,3 +514,29 @@ def test_connection_dropped_during_a_one_round_trip_commit_is_commit_unknown(
         t.join(30)
         assert len(errors) == 1 and isinstance(errors[0], CommitUnknown), errors
         assert calls == [1]
+
+
+def test_every_kind_of_write_commits_in_one_round_trip(
+    store: PostgresStore, validated: list[int]
+) -> None:
+    """Removes (keys, ranges, open ranges), puts and counter adjustments, as EXECUTEs."""
+    db = kvstore.Database(store, durability="none")
+    store.apply(
+        SimpleMutations(
+            puts=[(b"a", b"1"), (b"b", b"1"), (b"c", b"1"), (b"d", b"1"), (b"z1", b"1")]
+            + [(b"n", store.encode_counter(5))]
+        )
+    )
+    with db.transaction() as tx:
+        assert tx.get(b"a") == b"1"
+        tx.remove(b"a")
+        tx.remove_range(b"b", b"d")
+        tx.remove_range(b"z")
+        tx.adjust_counter(b"n", -7)
+        tx.put(b"e", b"\x00'\\x")  # bytes that need quoting in a literal
+    assert validated == []
+    assert list(store.get_range()) == [
+        (b"d", b"1"),
+        (b"e", b"\x00'\\x"),
+        (b"n", store.encode_counter(-2)),
+    ]
