@@ -521,12 +521,8 @@ def test_every_kind_of_write_commits_in_one_round_trip(
 ) -> None:
     """Removes (keys, ranges, open ranges), puts and counter adjustments, as EXECUTEs."""
     db = kvstore.Database(store, durability="none")
-    store.apply(
-        SimpleMutations(
-            puts=[(b"a", b"1"), (b"b", b"1"), (b"c", b"1"), (b"d", b"1"), (b"z1", b"1")]
-            + [(b"n", store.encode_counter(5))]
-        )
-    )
+    puts = [(b"a", b"1"), (b"b", b"1"), (b"c", b"1"), (b"d", b"1"), (b"z1", b"1")]
+    store.apply(SimpleMutations(puts=[*puts, (b"n", store.encode_counter(5))]))
     with db.transaction() as tx:
         assert tx.get(b"a") == b"1"
         tx.remove(b"a")
