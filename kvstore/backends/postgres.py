@@ -12,7 +12,8 @@ client on every machine validates against the same history.
 one ``DELETE`` each), puts (one ``INSERT ... SELECT FROM unnest ... ON CONFLICT``), and
 counter adjustments (one ``UPDATE ... FROM unnest``, computed server-side, no read round
 trip), sent in one pipeline.  ``snapshot()`` is a ``REPEATABLE READ READ ONLY`` transaction
-held on its own pooled connection until closed; closing sends its ``ROLLBACK`` without waiting.
+held on its own pooled connection until closed; the next query on that connection ends it
+(``COMMIT;`` in front: no message of its own), or a sweeper thread within 50 ms.
 
 A :class:`~kvstore.Database` commit of a transaction that read is one round trip: the lock,
 the log entry with its keys rows (``<table>_keys``: what each commit wrote, one row per key
@@ -93,6 +94,9 @@ _TIME = struct.Struct(">d")
 #: A connection whose snapshot was released this recently is trusted to be alive: a commit
 #: on it sends everything, ``COMMIT`` included, in one round trip (see ``PostgresStore._take``).
 _PROVEN_SECONDS = 1.0
+#: How long a closed snapshot's transaction may wait for its connection's next query to end
+#: it (``COMMIT; ...`` in front of it) before the store ends it alone (``_sweep``).
+_END_AFTER = 0.05
 #: The text of the guard's error: it refused a one-round-trip commit (``_Statements.guard``).
 _REFUSED = "kvstore: commit refused"
 
@@ -290,6 +294,8 @@ class _Statements:
         self.begin_snapshot = sql.SQL(
             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT v FROM {} WHERE k = {}"
         ).format(m, sql.Literal(_VERSION_KEY))
+        # The same after ending a closed snapshot still open on the connection (read only).
+        self.end_and_begin_snapshot = sql.SQL("COMMIT; ") + self.begin_snapshot
         fetch: dict[tuple[bool, bool], sql.Composed] = {}
         for reverse in (False, True):
             order = sql.SQL("DESC" if reverse else "ASC")
@@ -381,10 +387,14 @@ class PostgresStore(FetchingStore, AtomicKVStore):
         self._closed = False
         self._snapshots: weakref.WeakSet[PostgresSnapshot] = weakref.WeakSet()
         self._lock = threading.Lock()
+        self._parked_cond = threading.Condition(self._lock)  # wakes the sweeper (_sweep)
+        self._sweeper: threading.Thread | None = None
+        self._sweeper_busy = False  # it will look again by itself (a timed wait or a sweep)
         self._direct: set[int] = set()  # ids of connections made outside the pool (_conn)
-        # Connections of closed snapshots, each with its ROLLBACK sent but not yet read, and
-        # when it was sent (see _release and _take).
-        self._parked: list[tuple[psycopg.Connection[Any], float]] = []
+        # Connections of closed snapshots: when parked, and whether the snapshot's transaction
+        # is still open (to be ended by the next query) or its ROLLBACK was sent (the reply is
+        # still to be read).  See _release and _take.
+        self._parked: list[tuple[psycopg.Connection[Any], float, bool]] = []
         # Connections holding the one-round-trip commit's prepared statements.
         self._prepared: weakref.WeakKeyDictionary[psycopg.Connection[Any], None] = (
             weakref.WeakKeyDictionary()
@@ -450,29 +460,37 @@ class PostgresStore(FetchingStore, AtomicKVStore):
 
     def _conn(self) -> psycopg.Connection[Any]:
         """A connection (autocommit, no transaction open), or StoreUnavailable."""
-        return self._take()[0]
+        conn, _, snapshot_open = self._take()
+        if snapshot_open:
+            self._abort(conn)
+        return conn
 
-    def _take(self) -> tuple[psycopg.Connection[Any], bool]:
-        """A connection, and whether it is *proven*: it answered within ``_PROVEN_SECONDS``.
+    def _take(self) -> tuple[psycopg.Connection[Any], bool, bool]:
+        """A connection; whether it is *proven*; whether a closed snapshot is still open on it.
 
-        A closed snapshot's connection comes first (the last one parked): its ROLLBACK was
-        sent at close and its reply is read now, usually already arrived (PERFORMANCE S1: no
-        round trip of its own).  Such a connection is proven when the snapshot closed less
-        than ``_PROVEN_SECONDS`` ago: a transaction's commit on it follows its reads, which
-        just succeeded there.  A commit on a proven connection sends everything, ``COMMIT``
-        included, at once; on another it first makes sure the connection is alive (a dead
-        pooled connection, after a server restart, must not make a commit's outcome unknown).
+        A closed snapshot's connection comes first (the last one parked).  Its read-only
+        transaction is usually still open: the caller ends it with ``COMMIT;`` in front of
+        its own query (PERFORMANCE S1: no message, no round trip of its own), or by
+        :meth:`_abort`.  Otherwise its ROLLBACK was sent and the reply is read now.  Such a
+        connection is proven when the snapshot closed less than ``_PROVEN_SECONDS`` ago: a
+        transaction's commit on it follows its reads, which just succeeded there.  A commit
+        on a proven connection sends everything, ``COMMIT`` included, at once; on another it
+        first makes sure the connection is alive (a dead pooled connection, after a server
+        restart, must not make a commit's outcome unknown).
         """
         self._check_open()
         while True:
             with self._lock:
                 if not self._parked:
                     break
-                conn, parked_at = self._parked.pop()
+                conn, parked_at, snapshot_open = self._parked.pop()
+            proven = time.monotonic() - parked_at < _PROVEN_SECONDS
+            if snapshot_open:
+                return conn, proven, True
             if self._drain(conn):
-                return conn, time.monotonic() - parked_at < _PROVEN_SECONDS
+                return conn, proven, False
             self._put_back(conn)  # closed: the pool replaces it
-        return self._pooled(), False
+        return self._pooled(), False, False
 
     def _drain(self, conn: psycopg.Connection[Any]) -> bool:
         """Read the reply of the ROLLBACK :meth:`_release` sent; False (and closed) if it failed."""
@@ -524,22 +542,67 @@ class PostgresStore(FetchingStore, AtomicKVStore):
         return conn
 
     def _release(self, conn: psycopg.Connection[Any]) -> None:
-        """Give back a closed snapshot's connection: send its ROLLBACK and park it.
+        """Give back a closed snapshot's connection: park it, its transaction still open.
 
-        The reply is read by the next :meth:`_take` (PERFORMANCE S1: a transaction's commit
-        follows its snapshot's close at once, and the ROLLBACK costs it no round trip).  The
-        server ends the snapshot as soon as the message arrives, so a parked connection holds
-        back no VACUUM.
+        The next query on it ends the snapshot (``COMMIT;`` in front: read only, nothing to
+        commit): a transaction's commit follows its snapshot's close at once, and ending the
+        snapshot costs it no message (PERFORMANCE S1).  A connection not taken within
+        ``_END_AFTER`` is ended by the sweeper thread, so no snapshot lingers to hold back
+        VACUUM.  A failed snapshot (a read raised) gets its ROLLBACK sent now instead.
         """
-        if not self._closed and not conn.broken and self._send_rollback(conn):
-            with self._lock:
-                if not self._closed:
-                    self._parked.append((conn, time.monotonic()))
-                    return
-            self._drain(conn)  # the store closed meanwhile: give it back clean
-        else:
-            self._abort(conn)
+        if not self._closed and not conn.broken:
+            healthy = conn.pgconn.transaction_status == pq.TransactionStatus.INTRANS
+            if healthy or self._send_rollback(conn):
+                with self._lock:
+                    if not self._closed:
+                        self._parked.append((conn, time.monotonic(), healthy))
+                        if not healthy or self._sweeper_busy:
+                            return
+                        if self._start_sweeper():
+                            self._parked_cond.notify()  # only when idle: no wake per close
+                            return
+                        self._parked.pop()  # no thread to end it (interpreter shutdown)
+                if not healthy:
+                    self._drain(conn)  # the store closed meanwhile: give it back clean
+        self._abort(conn)
         self._put_back(conn)
+
+    def _start_sweeper(self) -> bool:
+        """Start the sweeper thread once (the caller holds ``_lock``); False if it cannot."""
+        if self._sweeper is None:
+            sweeper = threading.Thread(
+                target=self._sweep, name=f"kvstore-{self._table}-snapshots", daemon=True
+            )
+            try:
+                sweeper.start()
+            except RuntimeError:  # at interpreter shutdown (a snapshot's finalizer)
+                return False
+            self._sweeper = sweeper
+        return True
+
+    def _sweep(self) -> None:
+        """End the transactions of snapshots parked for more than ``_END_AFTER``, until close."""
+        while True:
+            with self._parked_cond:
+                while True:
+                    if self._closed:
+                        return
+                    opened = [at for _, at, open_ in self._parked if open_]
+                    if not opened:
+                        self._sweeper_busy = False
+                        self._parked_cond.wait()
+                        continue
+                    self._sweeper_busy = True
+                    due = min(opened) + _END_AFTER - time.monotonic()
+                    if due <= 0:
+                        break
+                    self._parked_cond.wait(due)
+                now = time.monotonic()
+                stale = [e for e in self._parked if e[2] and e[1] + _END_AFTER <= now]
+                self._parked = [e for e in self._parked if e not in stale]
+            for conn, _, _ in stale:
+                self._abort(conn)
+                self._put_back(conn)
 
     def _put_back(self, conn: psycopg.Connection[Any]) -> None:
         with self._lock:
@@ -594,12 +657,14 @@ class PostgresStore(FetchingStore, AtomicKVStore):
         (:meth:`_take`), so on a proven one the whole transaction is one round trip.
         """
         for attempt in (1, 2):
-            conn, proven = self._take()
+            conn, proven, snapshot_open = self._take()
             sent = False  # COMMIT was sent: from now on a break is CommitUnknown
             try:
                 try:
                     with conn.pipeline() as pipeline:
                         try:
+                            if snapshot_open:  # a closed snapshot's: end it first
+                                conn.execute("COMMIT")
                             conn.execute("BEGIN")
                             if probe and not proven:
                                 pipeline.sync()
@@ -773,11 +838,14 @@ class PostgresStore(FetchingStore, AtomicKVStore):
     def _begin_snapshot(self) -> tuple[PostgresSnapshot, int]:
         """A snapshot and the commit version it shows (read inside it: they agree)."""
         for attempt in (1, 2):
-            conn = self._conn()
+            conn, _, snapshot_open = self._take()
             try:
                 # The snapshot is taken by the first statement after BEGIN: the version read.
-                cur = conn.execute(self._sql.begin_snapshot)
-                cur.nextset()
+                # A closed snapshot still open on the connection ends first (read only).
+                s = self._sql
+                cur = conn.execute(s.end_and_begin_snapshot if snapshot_open else s.begin_snapshot)
+                for _ in range(1 + snapshot_open):
+                    cur.nextset()
                 row = cur.fetchone()
             except psycopg.OperationalError as e:
                 self._abort(conn, failed=True)
@@ -878,16 +946,19 @@ class PostgresStore(FetchingStore, AtomicKVStore):
             )
         body = b"; ".join([*parts, b"COMMIT"])
         for attempt in (1, 2):
-            conn, proven = self._take()
+            conn, proven, snapshot_open = self._take()
             sent = False  # COMMIT was sent: from now on a break is CommitUnknown
             try:
                 try:
+                    if snapshot_open and (not proven or conn not in self._prepared):
+                        self._abort(conn)
+                        snapshot_open = False
                     if conn not in self._prepared:
                         conn.execute(self._sql.prepare_fast, prepare=False)
                         self._prepared[conn] = None
                         proven = True  # it just answered
-                    if proven:
-                        query = b"BEGIN; " + body
+                    if proven:  # a closed snapshot's transaction ends with its first COMMIT
+                        query = (b"COMMIT; BEGIN; " if snapshot_open else b"BEGIN; ") + body
                     else:  # make sure it is alive before sending what commits
                         conn.execute(b"BEGIN", prepare=False)
                         query = body
@@ -915,10 +986,8 @@ class PostgresStore(FetchingStore, AtomicKVStore):
                     ):
                         return None
                     raise
-                if proven:
-                    cur.nextset()  # past BEGIN's result
-                if parts[0].startswith(b"SET"):
-                    cur.nextset()
+                for _ in range(snapshot_open + proven + parts[0].startswith(b"SET")):
+                    cur.nextset()  # past the results of the snapshot's end, BEGIN and SET
                 row = cur.fetchone()
                 if row is None:  # pragma: no cover - the version record is made with the table
                     raise StoreUnavailable(f"the version record of {self._table!r} is missing")
@@ -952,9 +1021,13 @@ class PostgresStore(FetchingStore, AtomicKVStore):
             self._closed = True
             snaps = list(self._snapshots)
             parked, self._parked = self._parked, []
+            sweeper = self._sweeper
+            self._parked_cond.notify_all()
+        if sweeper is not None and sweeper is not threading.current_thread():
+            sweeper.join(5)
         for snap in snaps:
             snap.close()
-        for conn, _ in parked:
+        for conn, _, _ in parked:
             conn.close()  # the server rolls back whatever is left
             self._put_back(conn)
         self._pool.close()
