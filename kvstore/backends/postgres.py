@@ -145,8 +145,8 @@ def _numbered(query: bytes) -> bytes:
 
 
 def _lit(value: bytes | None) -> bytes:
-    """A bytea SQL literal (standard conforming strings: the server's default since 9.1)."""
-    return b"NULL" if value is None else b"'\\x" + binascii.hexlify(value) + b"'::bytea"
+    """A bytea SQL literal (an ``E''`` string: whatever ``standard_conforming_strings`` says)."""
+    return b"NULL" if value is None else b"E'\\\\x" + binascii.hexlify(value) + b"'::bytea"
 
 
 def _lit_array(values: list[bytes] | list[bytes | None]) -> bytes:

@@ -564,3 +564,19 @@ def test_every_kind_of_write_commits_in_one_round_trip(
         (b"e", b"\x00'\\x"),
         (b"n", store.encode_counter(-2)),
     ]
+
+
+def test_one_round_trip_commits_do_not_depend_on_standard_conforming_strings(
+    pg_dsn: str, validated: list[int]
+) -> None:
+    """Keys and values travel as SQL literals there: they must mean the same bytes either way."""
+    sep = "&" if "?" in pg_dsn else "?"
+    dsn = pg_dsn + sep + "options=-c%20standard_conforming_strings%3Doff"
+    with PostgresStore(dsn, table=pgserver.fresh_table()) as store:
+        db = kvstore.Database(store, durability="none")
+        odd = b"\\x00'\\\\\x00\xff"
+        with db.transaction() as tx:
+            assert tx.get(odd) is None
+            tx.put(odd, odd)
+        assert validated == []
+        assert list(store.get_range()) == [(odd, odd)]
