@@ -1298,7 +1298,8 @@ class PostgresLog(CommitLog["PostgresStore"]):
         rows = _shape_rows(shape)
         if (
             len(read_los) > _FAST_ITEMS
-            or len(rows[0]) > _FAST_ITEMS
+            or len(rows[0]) > _FAST_ITEMS  # a coarsened shape has few rows: count the writes
+            or dict.__len__(writes.puts) + dict.__len__(writes.adjusts) > _FAST_ITEMS
             or sum(map(len, dict.values(writes.puts))) > _FAST_BYTES
             or self._commits_since_trim + 1 >= _TRIM_EVERY
             or self._appended + size - self._dropped > self.keep_bytes

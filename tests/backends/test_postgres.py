@@ -580,3 +580,17 @@ def test_one_round_trip_commits_do_not_depend_on_standard_conforming_strings(
             tx.put(odd, odd)
         assert validated == []
         assert list(store.get_range()) == [(odd, odd)]
+
+
+def test_big_commits_are_validated_by_the_client(
+    store: PostgresStore, validated: list[int]
+) -> None:
+    """Too many keys, or too many bytes, for literals in one query: the pipelined path."""
+    db = kvstore.Database(store, durability="none")
+    for puts in ({b"k%04d" % i: b"" for i in range(600)}, {b"big": b"x" * 300_000}):
+        with db.transaction() as tx:
+            tx.get(b"k")
+            for key, value in puts.items():
+                tx.put(key, value)
+    assert len(validated) == 2
+    assert store.get(b"k0599") == b"" and store.get(b"big") == b"x" * 300_000
