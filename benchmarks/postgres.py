@@ -16,6 +16,7 @@ import atexit
 import itertools
 import multiprocessing
 import os
+import statistics
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 
@@ -29,7 +30,8 @@ __all__ = ["s1a_tx_get", "s1b_commit", "s1c_small_txns", "s1d_processes"]
 _GETS = 2_000
 _PUTS = 20_000
 _SMALL = 500
-_PER_PROCESS = 200
+_PER_PROCESS = 300
+_CLIENTS = (1, 4, 8)
 _tables = itertools.count()
 
 
@@ -74,7 +76,7 @@ def _drop(table: str) -> None:
     import psycopg
 
     with psycopg.connect(_dsn(), autocommit=True) as conn:
-        conn.execute(f'DROP TABLE IF EXISTS "{table}", "{table}_meta"')
+        conn.execute(f'DROP TABLE IF EXISTS "{table}", "{table}_meta", "{table}_keys"')
 
 
 def s1a_tx_get(ctx: Context) -> Measurement:
@@ -153,7 +155,7 @@ def _client(dsn: str, table: str, me: int, n: int, start: object, done: object) 
         for i in range(n):
             key = b"c%03d/%06d" % (me, i)
             db.run(_small, key, key, b"v" * 100)
-    done.put(me)  # type: ignore[attr-defined]
+        done.put(me)  # type: ignore[attr-defined]  # before closing: commits only
 
 
 def _commit_rate(clients: int) -> float:
@@ -183,14 +185,29 @@ def _commit_rate(clients: int) -> float:
 
 
 def s1d_processes(ctx: Context) -> Measurement:
-    """S1d: commit rate with 1, 4 and 8 client processes (8 vs 1 is the ratio)."""
-    rates = {n: _commit_rate(n) for n in (1, 4, 8)}
-    notes = [f"{n} process(es): {rate:,.0f} commits/s" for n, rate in rates.items()]
+    """S1d: commit rate with 1, 4 and 8 client processes (8 vs 1 is the ratio).
+
+    The three client counts run interleaved, ``ctx.reps`` rounds, and each count's median
+    is compared (a round is a few seconds: on a shared machine one round alone says little).
+    It passes when 4 and 8 processes both commit faster than 1.
+    """
+    runs: dict[int, list[float]] = {n: [] for n in _CLIENTS}
+    for _ in range(ctx.reps):
+        for n in _CLIENTS:
+            runs[n].append(_commit_rate(n))
+    rates = {n: statistics.median(r) for n, r in runs.items()}
+    notes = [
+        f"{n} process(es): {rate:,.0f} commits/s (median; runs "
+        + ", ".join(f"{r:,.0f}" for r in runs[n])
+        + ")"
+        for n, rate in rates.items()
+    ]
+    notes.append(f"4 vs 1: {rates[4] / rates[1]:.2f}x, 8 vs 1: {rates[8] / rates[1]:.2f}x")
     return Measurement(
         rates[8],
         rates[1],
         unit="commits/s",
         raw_label="1 process",
-        passed=rates[4] > rates[1],
+        passed=rates[4] > rates[1] and rates[8] > rates[1],
         notes=notes,
     )

@@ -185,7 +185,10 @@ def test_server_restart_gives_clear_errors_then_recovers(pg_dsn: str) -> None:
     store.put(b"k", b"after")
     with db.transaction() as tx:
         tx.put(b"j", b"1")
-    assert store.get(b"k") == b"after" and store.get(b"j") == b"1"
+    with db.transaction() as tx:  # reads first: its snapshot and its commit find live ones
+        assert tx.get(b"j") == b"1"
+        tx.put(b"m", b"1")
+    assert store.get(b"k") == b"after" and store.get(b"j") == b"1" and store.get(b"m") == b"1"
     store.close()
 
 
@@ -347,3 +350,247 @@ def test_validation_sees_other_clients_commits_beyond_the_prefetched_entries(
         late.commit()
         assert s1.get(b"l") == b"1" and s1.get(b"r") is None and s1.get(b"o") is None
         assert s1.get(b"x") == b"3"
+
+
+# -- the one-round-trip commit (the server checks the reads) ----------------------------------
+@pytest.fixture
+def validated(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the commits that took the client-validated path instead of the one-round-trip one."""
+    from kvstore.backends import postgres
+
+    calls: list[int] = []
+    original = postgres.PostgresLog._validated_commit
+
+    def counting(self: postgres.PostgresLog, *args: Any) -> int:
+        calls.append(1)
+        return original(self, *args)
+
+    monkeypatch.setattr(postgres.PostgresLog, "_validated_commit", counting)
+    return calls
+
+
+def test_the_server_checks_reads_and_refuses_only_conflicts(
+    pg_dsn: str, validated: list[int]
+) -> None:
+    """A commit after another client's is checked by the server: passes unless it conflicts.
+
+    A refused commit is validated again by the client, which names the conflict.
+    """
+    table = pgserver.fresh_table()
+    with PostgresStore(pg_dsn, table=table) as s1, PostgresStore(pg_dsn, table=table) as s2:
+        db1, db2 = kvstore.Database(s1, durability="none"), kvstore.Database(s2, durability="none")
+        with db1.transaction() as tx:
+            tx.put(b"x", b"0")
+        tx = db1.transaction()
+        assert tx.get(b"x") == b"0"
+        assert list(tx.get_range(b"r", b"s")) == []
+        with db2.transaction() as other:  # after tx's snapshot, outside what it read
+            other.get(b"y")
+            other.put(b"y", b"1")
+            other.put(b"s", b"1")  # just past the range read
+        tx.put(b"a", b"1")
+        tx.commit()
+        assert validated == []  # both went through in one round trip
+        for write in (b"x", b"r\x00"):  # a read key, then a key inside the read range
+            tx = db1.transaction()
+            tx.get(b"x")
+            list(tx.get_range(b"r", b"s"))
+            with db2.transaction() as other:
+                other.get(b"y")
+                other.put(write, b"2")
+            tx.put(b"b", b"1")
+            with pytest.raises(kvstore.TransactionConflict) as info:
+                tx.commit()
+            assert info.value.conflicts  # the client names it
+        assert len(validated) == 2
+        assert s1.get(b"b") is None and s1.get(b"a") == b"1"
+
+
+def test_the_server_refuses_a_snapshot_another_client_trimmed_away(
+    pg_dsn: str, validated: list[int]
+) -> None:
+    """History trimmed by another client makes a snapshot too old; the keys rows go too."""
+    from kvstore.commitlog import _TRIM_EVERY
+
+    table = pgserver.fresh_table()
+    with PostgresStore(pg_dsn, table=table) as s1, PostgresStore(pg_dsn, table=table) as s2:
+        db1 = kvstore.Database(s1, durability="none")
+        db2 = kvstore.Database(s2, durability="none", history_commits=1, history_seconds=0)
+        tx = db1.transaction()
+        tx.get(b"x")
+        for i in range(_TRIM_EVERY + 10):  # the log is trimmed every _TRIM_EVERY commits
+            with db2.transaction() as other:
+                other.put(b"other", b"%d" % i)
+        tx.put(b"k", b"v")
+        with pytest.raises(kvstore.TransactionTooOld):
+            tx.commit()
+        assert validated == [1]
+        with _admin(pg_dsn) as admin:
+            oldest = admin.execute(f'SELECT min(v) FROM "{table}_keys"').fetchone()
+        assert oldest is not None and oldest[0] > _TRIM_EVERY // 2  # trimmed with the log
+
+
+def test_a_closed_snapshot_ends_its_server_transaction_soon(
+    store: PostgresStore, pg_dsn: str
+) -> None:
+    """Its transaction ends with the connection's next query, or within moments if none comes.
+
+    No snapshot lingers to hold back VACUUM, even when the store is not used again.
+    """
+    query = (
+        "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'"
+        " AND query LIKE %s"
+    )
+    with _admin(pg_dsn) as admin:
+        snap = store.snapshot()
+        assert snap.get(b"k") is None
+        row = admin.execute(query, (f'%"{store.table}"%',)).fetchone()
+        assert row is not None and row[0] == 1
+        snap.close()
+        deadline = time.monotonic() + 5
+        while True:  # the store is not used again: the sweeper must end it
+            row = admin.execute(query, (f'%"{store.table}"%',)).fetchone()
+            if row is not None and row[0] == 0:
+                break
+            assert time.monotonic() < deadline, "the snapshot's transaction is still open"
+            time.sleep(0.01)
+    assert store.get(b"k") is None  # the connection is taken back cleanly
+
+
+def test_what_follows_a_closed_snapshot_on_its_connection_sees_new_commits(pg_dsn: str) -> None:
+    """A snapshot, a read or a commit right after a close ends the old snapshot first."""
+    table = pgserver.fresh_table()
+    with (
+        PostgresStore(pg_dsn, table=table, pool_size=1) as store,
+        PostgresStore(pg_dsn, table=table) as other,
+    ):
+        db = kvstore.Database(store, durability="none")
+        for i in range(3):
+            with store.snapshot() as snap:
+                assert snap.get(b"k") == (b"%d+" % (i - 1) if i else None)
+            other.put(b"k", b"%d" % i)  # after the close, before the next use
+            with store.snapshot() as snap:  # "COMMIT; BEGIN ...": a fresh snapshot
+                assert snap.get(b"k") == b"%d" % i
+            other.put(b"k", b"%d+" % i)
+            assert store.get(b"k") == b"%d+" % i  # ended by a ROLLBACK of its own
+        with store.snapshot() as snap:
+            snap.get(b"k")
+        other.put(b"k", b"new")
+        with db.transaction() as tx:  # its snapshot: "COMMIT; BEGIN ..." on that connection
+            assert tx.get(b"k") == b"new"
+            tx.put(b"k", b"newer")  # its commit: "COMMIT; BEGIN; EXECUTE ..."
+        assert other.get(b"k") == b"newer"
+
+
+def test_refused_commits_leave_connections_usable(pg_dsn: str) -> None:
+    """Threads incrementing one key: many commits are refused, none is lost, none fails.
+
+    A refused commit aborts a pipeline half-way; the statements skipped must not stay
+    counted as prepared (they once made every later commit on that connection fail).
+    """
+    with kvstore.open(pg_dsn, table=pgserver.fresh_table(), durability="none") as db:
+
+        def increment(tx: kvstore.Transaction) -> None:
+            tx.put(b"n", b"%d" % (int(tx.get(b"n") or b"0") + 1))
+
+        def work() -> None:
+            for _ in range(25):
+                db.run(increment)
+
+        threads = [_in_thread(work) for _ in range(4)]
+        for t, _ in threads:
+            t.join(60)
+        assert [e for _, errors in threads for e in errors] == []
+        assert db.store.get(b"n") == b"100"
+        assert db.stats().conflicts > 0
+
+
+def test_dropped_prepared_statements_are_prepared_again(pg_dsn: str) -> None:
+    """A session whose prepared statements were dropped (DEALLOCATE ALL) still commits."""
+    with PostgresStore(pg_dsn, table=pgserver.fresh_table(), pool_size=1) as store:
+        db = kvstore.Database(store, durability="none")
+        for i in range(3):
+            with db.transaction() as tx:
+                tx.get(b"k")
+                tx.put(b"k", b"%d" % i)
+        conn = store._conn()
+        conn.execute("DEALLOCATE ALL")
+        store._put_back(conn)
+        with db.transaction() as tx:
+            assert tx.get(b"k") == b"2"
+            tx.put(b"k", b"3")
+        assert store.get(b"k") == b"3"
+
+
+def test_connection_dropped_during_a_one_round_trip_commit_is_commit_unknown(
+    pg_dsn: str, commit_hangs: None
+) -> None:
+    """The commit of a transaction that read goes in one round trip: a break is unknown."""
+    with PostgresStore(pg_dsn, table=pgserver.fresh_table(), sync=False) as setup:
+        setup.put(b"n", b"0")  # commits at once: no standby wait
+        table = setup.table
+    with PostgresStore(pg_dsn, table=table) as store:
+        db = kvstore.Database(store, durability="none")  # commits with the store's sync=True
+        calls: list[int] = []
+
+        def body(tx: kvstore.Transaction) -> None:
+            calls.append(1)
+            tx.put(b"n", b"%d" % (int(tx.get(b"n") or b"0") + 1))
+
+        t, errors = _in_thread(lambda: db.run(body))
+        _kill_the_committer(pg_dsn)
+        t.join(30)
+        assert len(errors) == 1 and isinstance(errors[0], CommitUnknown), errors
+        assert calls == [1]
+
+
+def test_every_kind_of_write_commits_in_one_round_trip(
+    store: PostgresStore, validated: list[int]
+) -> None:
+    """Removes (keys, ranges, open ranges), puts and counter adjustments, as EXECUTEs."""
+    db = kvstore.Database(store, durability="none")
+    puts = [(b"a", b"1"), (b"b", b"1"), (b"c", b"1"), (b"d", b"1"), (b"z1", b"1")]
+    store.apply(SimpleMutations(puts=[*puts, (b"n", store.encode_counter(5))]))
+    with db.transaction() as tx:
+        assert tx.get(b"a") == b"1"
+        tx.remove(b"a")
+        tx.remove_range(b"b", b"d")
+        tx.remove_range(b"z")
+        tx.adjust_counter(b"n", -7)
+        tx.put(b"e", b"\x00'\\x")  # bytes that need quoting in a literal
+    assert validated == []
+    assert list(store.get_range()) == [
+        (b"d", b"1"),
+        (b"e", b"\x00'\\x"),
+        (b"n", store.encode_counter(-2)),
+    ]
+
+
+def test_one_round_trip_commits_do_not_depend_on_standard_conforming_strings(
+    pg_dsn: str, validated: list[int]
+) -> None:
+    """Keys and values travel as SQL literals there: they must mean the same bytes either way."""
+    sep = "&" if "?" in pg_dsn else "?"
+    dsn = pg_dsn + sep + "options=-c%20standard_conforming_strings%3Doff"
+    with PostgresStore(dsn, table=pgserver.fresh_table()) as store:
+        db = kvstore.Database(store, durability="none")
+        odd = b"\\x00'\\\\\x00\xff"
+        with db.transaction() as tx:
+            assert tx.get(odd) is None
+            tx.put(odd, odd)
+        assert validated == []
+        assert list(store.get_range()) == [(odd, odd)]
+
+
+def test_big_commits_are_validated_by_the_client(
+    store: PostgresStore, validated: list[int]
+) -> None:
+    """Too many keys, or too many bytes, for literals in one query: the pipelined path."""
+    db = kvstore.Database(store, durability="none")
+    for puts in ({b"k%04d" % i: b"" for i in range(600)}, {b"big": b"x" * 300_000}):
+        with db.transaction() as tx:
+            tx.get(b"k")
+            for key, value in puts.items():
+                tx.put(key, value)
+    assert len(validated) == 2
+    assert store.get(b"k0599") == b"" and store.get(b"big") == b"x" * 300_000
