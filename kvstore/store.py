@@ -41,6 +41,7 @@ __all__ = [
     "FetchingStore",
     "checked_mutations",
     "collect_pairs",
+    "collect_tracked",
     "kept_pairs",
     "KVPair",
     "KVStore",
@@ -119,6 +120,12 @@ def collect_pairs(pairs: Iterable[KVPair], limit: int) -> list[KVPair]:
     if out:
         untrack(id(out[-1]))
     return out
+
+
+def collect_tracked(pairs: Iterable[KVPair], limit: int) -> list[KVPair]:
+    """``list(islice(pairs, limit))``: :func:`collect_pairs`' counterpart for pairs that a
+    consumer drops as it goes, which the GC frees young for less than untracking costs."""
+    return list(islice(pairs, limit))
 
 
 def untrack_pairs(pairs: Iterable[KVPair]) -> None:

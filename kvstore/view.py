@@ -33,6 +33,7 @@ from kvstore.store import (
     RangeIterator,
     checked_mutations,
     collect_pairs,
+    collect_tracked,
     kept_pairs,
     make_pair,
     untrack_pairs,
@@ -454,10 +455,6 @@ def _no_batch(limit: int, kept: bool = False) -> list[KVPair]:
     return []
 
 
-def _collect(pairs: Iterator[KVPair], limit: int) -> list[KVPair]:
-    return list(islice(pairs, limit))
-
-
 def _merge(
     batch: list[KVPair],
     span_lo: bytes,
@@ -491,7 +488,7 @@ def _merge(
     put_keys = list(puts.irange(span_lo, span_hi, inclusive=(True, False))) if puts else []
     extra: Iterable[KVPair] = ()
     if put_keys:
-        pairs = (collect_pairs if kept else _collect)(
+        pairs = (collect_pairs if kept else collect_tracked)(
             map(_new_pair, _KVPAIRS, zip(put_keys, map(puts.__getitem__, put_keys), strict=True)),
             len(put_keys),
         )

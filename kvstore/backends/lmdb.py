@@ -55,6 +55,7 @@ from kvstore.store import (
     ReadOnlyStore,
     checked_mutations,
     collect_pairs,
+    collect_tracked,
 )
 from kvstore.validate import check_bool, check_map_size, check_optional_bool
 
@@ -794,7 +795,7 @@ def _scan(
     stops it through ``takewhile`` with a C-level test (``(hi,) > pair`` is ``key < hi``), so
     a bounded scan copies at most one value past its bound, never ``limit`` of them (which
     cost a region read 1 MiB of copies per 64 KiB page).  ``collect(pairs, limit)`` makes
-    the list: :func:`_collect` or, for a consumer that keeps the pairs, ``collect_pairs``.
+    the list: ``collect_tracked`` or, for a consumer that keeps the pairs, ``collect_pairs``.
     """
     if hi is not None and hi <= lo:
         return []
@@ -826,10 +827,6 @@ def _scan(
             else:
                 out = batch
     return out
-
-
-def _collect(pairs: Iterable[KVPair], limit: int) -> list[KVPair]:
-    return list(itertools.islice(pairs, limit))
 
 
 def _delete_range(txn: _Txn, db: _Db, lo: bytes, hi: bytes | None) -> None:
@@ -973,10 +970,12 @@ class _TxnReader(FetchingStore):
     def _fetch(self, lo: bytes, hi: bytes | None, reverse: bool, limit: int) -> list[KVPair]:
         data, empty = self._data, self._empty
         # PERFORMANCE R5: one short read per batch; nothing is held in between.
-        return self._read(lambda txn: _scan(txn, data, empty, lo, hi, reverse, limit, _collect))
+        return self._read(
+            lambda txn: _scan(txn, data, empty, lo, hi, reverse, limit, collect_tracked)
+        )
 
     def _fetch_kept(self, lo: bytes, hi: bytes | None, reverse: bool, limit: int) -> list[KVPair]:
-        data, empty = self._data, self._empty
+        data, empty = self._data, self._empty  # the same, but the pairs built untracked
         return self._read(
             lambda txn: _scan(txn, data, empty, lo, hi, reverse, limit, collect_pairs)
         )
