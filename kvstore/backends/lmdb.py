@@ -975,7 +975,7 @@ class _TxnReader(FetchingStore):
         )
 
     def _fetch_kept(self, lo: bytes, hi: bytes | None, reverse: bool, limit: int) -> list[KVPair]:
-        data, empty = self._data, self._empty  # the same, but the pairs built untracked
+        data, empty = self._data, self._empty  # the same, pairs built untracked (L0d, R5)
         return self._read(
             lambda txn: _scan(txn, data, empty, lo, hi, reverse, limit, collect_pairs)
         )
