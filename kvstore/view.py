@@ -15,9 +15,10 @@ import weakref
 from _thread import RLock
 from abc import abstractmethod
 from bisect import bisect_left
-from collections.abc import Callable, Generator, Iterator
-from itertools import islice
-from operator import itemgetter
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator
+from itertools import compress, islice, repeat
+from operator import eq, itemgetter, not_
 from threading import get_ident
 from typing import Any
 
@@ -26,10 +27,26 @@ from kvstore.errors import KVError, ReadOnlyError, StoreClosed
 from kvstore.keys import MAX_KEY_SIZE, check_bounds, check_key, check_value, key_after
 from kvstore.mutations import Mutations, Writes
 from kvstore.reads import Reads
-from kvstore.store import KVPair, KVStore, RangeIterator, checked_mutations, make_pair
+from kvstore.store import (
+    KVPair,
+    KVStore,
+    RangeIterator,
+    checked_mutations,
+    collect_pairs,
+    collect_tracked,
+    kept_pairs,
+    make_pair,
+    untrack_pairs,
+)
 from kvstore.validate import check_bool
 
 __all__ = ["DeltaKVStore", "MutableView"]
+
+# PERFORMANCE R5b: map(_new_pair, _KVPAIRS, pairs) builds KVPairs at C speed.
+_new_pair = tuple.__new__
+_KVPAIRS = repeat(KVPair)
+#: Greater than every key (keys are at most MAX_KEY_SIZE bytes): a bisect's end sentinel.
+_PAST_EVERY_KEY = b"\xff" * (MAX_KEY_SIZE + 1)
 
 
 class DeltaKVStore(KVStore):
@@ -434,7 +451,7 @@ def _record_span(reads: Reads, lo: bytes, hi: bytes | None, writes: Writes) -> N
     reads.add_range(pos, end)
 
 
-def _no_batch(limit: int) -> list[KVPair]:
+def _no_batch(limit: int, kept: bool = False) -> list[KVPair]:
     return []
 
 
@@ -445,11 +462,14 @@ def _merge(
     reverse: bool,
     writes: Writes,
     has_removes: bool,
+    kept: bool,
 ) -> list[KVPair]:
     """Fold ``writes`` into ``batch``, the base's pairs of ``[span_lo, span_hi)``.
 
-    Works by position (bisect into the batch's keys) so the cost is per write in the span,
-    not per pair: the pairs themselves are copied only at C speed (PERFORMANCE R5).
+    Works by position (bisect into the batch's keys), and the puts are placed with C-level
+    ``map`` loops, not a Python loop per put: the pairs themselves are copied only at C speed
+    (PERFORMANCE R5b).  ``kept``: the consumer keeps the pairs, so new ones are built
+    untracked by the GC (see :func:`kvstore.store.collect_pairs`).
     """
     out = batch[::-1] if reverse else list(batch)  # ascending, and ours to edit
     keys = list(map(itemgetter(0), out))
@@ -465,16 +485,23 @@ def _merge(
                 break
             r = removes.next_range_at_or_after(r.max_key)
     puts, adjusts = writes.puts, writes.adjusts
-    extra: list[KVPair] = []
-    if puts:
-        for k in puts.irange(span_lo, span_hi, inclusive=(True, False)):
-            i = bisect_left(keys, k)
-            pair = make_pair((k, puts[k]))
-            if i < len(keys) and keys[i] == k:
-                out[i] = pair
-            else:
-                extra.append(pair)
-    if adjusts:
+    put_keys = list(puts.irange(span_lo, span_hi, inclusive=(True, False))) if puts else []
+    extra: Iterable[KVPair] = ()
+    if put_keys:
+        pairs = (collect_pairs if kept else collect_tracked)(
+            map(_new_pair, _KVPAIRS, zip(put_keys, map(puts.__getitem__, put_keys), strict=True)),
+            len(put_keys),
+        )
+        where = list(map(bisect_left, repeat(keys), put_keys))
+        keys.append(_PAST_EVERY_KEY)  # so keys[i] exists for every i in where
+        found = list(map(eq, map(keys.__getitem__, where), put_keys))
+        keys.pop()
+        if all(found):  # every put overwrites a base pair: R5b
+            deque(map(out.__setitem__, where, pairs), 0)
+        else:
+            deque(map(out.__setitem__, compress(where, found), compress(pairs, found)), 0)
+            extra = list(compress(pairs, map(not_, found)))
+    if adjusts:  # (before the extra pairs go in: keys still match out)
         for k in adjusts.irange(span_lo, span_hi, inclusive=(True, False)):
             i = bisect_left(keys, k)
             if i < len(keys) and keys[i] == k and k not in puts:
@@ -482,8 +509,10 @@ def _merge(
                 if len(value) == 8:
                     total = wrap64(decode_counter(value) + adjusts[k])
                     out[i] = make_pair((k, encode_counter(total)))
+                    if kept:
+                        untrack_pairs((out[i],))
     if extra:
-        out.extend(extra)
+        out += extra
         out.sort()
     if reverse:
         out.reverse()
@@ -519,7 +548,7 @@ class _ViewIterator(RangeIterator):
         self._closed = False
         self._released = False
         self._base_it: RangeIterator | None = None
-        self._take: Callable[[int], list[KVPair]] = _no_batch
+        self._take: Callable[[int, bool], list[KVPair]] = _no_batch
         # How far chunks have covered: the next chunk starts here (forward: its inclusive
         # lower bound; reverse: its exclusive upper bound).
         self._edge: bytes | None = lo if not reverse else hi
@@ -578,16 +607,19 @@ class _ViewIterator(RangeIterator):
         if take is None:
             source = iter(it)
 
-            def take(limit: int) -> list[KVPair]:
+            def take(limit: int, kept: bool = False) -> list[KVPair]:
                 return list(islice(source, limit))
 
         self._take = take
         return it
 
-    def _chunk(self, size: int) -> tuple[list[KVPair], bool]:
-        """The next chunk of merged pairs, and whether it reaches the end of the range."""
+    def _chunk(self, size: int, kept: bool) -> tuple[list[KVPair], bool]:
+        """The next chunk of merged pairs, and whether it reaches the end of the range.
+
+        ``kept``: the consumer kept the last chunk's pairs (see :func:`kept_pairs`).
+        """
         reverse = self._reverse
-        batch = self._take(size)
+        batch = self._take(size, kept)
         done = len(batch) < size
         # The chunk's span [span_lo, span_hi) in key order.
         if reverse:
@@ -603,7 +635,7 @@ class _ViewIterator(RangeIterator):
         has_removes = bool(removes._ends or removes._pending)
         if not (has_removes or puts or adjusts):
             return batch, done
-        return _merge(batch, span_lo, span_hi, reverse, writes, has_removes), done
+        return _merge(batch, span_lo, span_hi, reverse, writes, has_removes, kept), done
 
     def _generate(self) -> Generator[KVPair, None, None]:
         lock = self._view._lock
@@ -617,7 +649,7 @@ class _ViewIterator(RangeIterator):
                     self._open_base()
                     size = 16
                 self._prev_last = self._last_key()
-                chunk, done = self._chunk(size)
+                chunk, done = self._chunk(size, kept_pairs(self._chunk_list))
                 self._chunk_list = chunk
                 self._chunk_it = it = iter(chunk)
             yield from it  # C speed until the chunk ends or a mutation cuts it (R5)
@@ -652,8 +684,11 @@ class _ViewIterator(RangeIterator):
     def __next__(self) -> KVPair:
         return next(self._gen)
 
-    def next_batch(self, limit: int) -> list[KVPair]:
-        """Up to ``limit`` more pairs at once (a view over this view merges whole batches)."""
+    def next_batch(self, limit: int, kept: bool = False) -> list[KVPair]:
+        """Up to ``limit`` more pairs at once (a view over this view merges whole batches).
+
+        ``kept`` is for the base stores' batches; this view judges its own chunks.
+        """
         return list(islice(self._gen, limit))
 
     def remove(self) -> None:
