@@ -13,7 +13,7 @@ import gc
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
-from itertools import chain, islice
+from itertools import chain, islice, repeat
 from operator import itemgetter
 from sys import getrefcount
 from types import TracebackType
@@ -97,8 +97,10 @@ def _gc_untracker() -> Callable[[int], None] | None:
 
 _untrack = _gc_untracker()
 _first = itemgetter(0)
-#: The lag's first item in collect_pairs: the empty tuple, a GC type never tracked.
-_NOTHING: tuple[tuple[()]] = ((),)
+#: The lag's item where it has no pair to untrack: a pair already untracked (a no-op).
+_SPARE = make_pair((b"", b""))
+if _untrack is not None:
+    _untrack(id(_SPARE))
 
 
 def collect_pairs(pairs: Iterable[KVPair], limit: int) -> list[KVPair]:
@@ -115,8 +117,10 @@ def collect_pairs(pairs: Iterable[KVPair], limit: int) -> list[KVPair]:
     if untrack is None:
         return list(islice(pairs, limit))
     out: list[KVPair] = []
-    lag = map(untrack, map(id, chain(_NOTHING, iter(out))))
-    out.extend(map(_first, zip(islice(pairs, limit), lag, strict=False)))  # lag: longer
+    # The lag never runs dry, so zip ends with the pairs alone: were ``extend`` ever to fill
+    # the list otherwise than one by one, pairs would stay tracked, never go missing.
+    lag = map(untrack, map(id, chain((_SPARE,), iter(out), repeat(_SPARE))))
+    out.extend(map(_first, zip(islice(pairs, limit), lag, strict=False)))
     if out:
         untrack(id(out[-1]))
     return out
