@@ -403,22 +403,25 @@ def _check_data_file(path: str) -> None:
     marked = os.path.exists(os.path.join(path, _MARKER))
     try:
         with open(data, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
             head = f.read(META.size)
-            if size == 0:
+            if not head:
                 if marked:
                     raise _corrupt_file(data, "it is empty, but a store was created here")
                 return  # a store whose creation never finished: LMDB starts it afresh
             if len(head) < META.size:
-                raise _corrupt_file(data, f"{size} bytes is too short for an LMDB meta page")
+                raise _corrupt_file(data, f"{len(head)} bytes is too short for an LMDB meta page")
             first = META.unpack(head)
             psize = first[_PSIZE_INDEX]
             if psize < 512 or psize > 1 << 16 or psize & (psize - 1):
                 raise _corrupt_file(data, f"meta page 0 gives an impossible page size {psize}")
-            if size < 2 * psize:
-                raise _corrupt_file(data, f"{size} bytes cannot hold the two meta pages")
             f.seek(psize)
-            second = META.unpack(f.read(META.size))
+            tail = f.read(META.size)
+            # The size after the meta pages: a commit in another process writes its pages
+            # before the meta page that names them, so a file growing meanwhile is never short
+            size = os.fstat(f.fileno()).st_size
+            if len(tail) < META.size:
+                raise _corrupt_file(data, f"{size} bytes cannot hold the two meta pages")
+            second = META.unpack(tail)
     except FileNotFoundError:
         if marked:
             raise _corrupt_file(data, "it is missing, but a store was created here") from None

@@ -31,6 +31,7 @@ from kvstore.backends.lmdb import (
     LMDBBatch,
     LMDBSnapshot,
     LMDBStore,
+    _check_data_file,
 )
 from kvstore.errors import (
     CorruptData,
@@ -722,6 +723,39 @@ def test_two_processes_see_each_others_writes(tmp_path: Path) -> None:
     assert [proc.exitcode for proc in procs] == [0, 0]
     with LMDBStore(path) as store:
         assert sum(1 for _ in store.get_range()) == 2 * n
+
+
+def _grow(path: str, stop: Any) -> None:
+    """Commit 64 KiB values until ``stop`` is set: nearly every commit extends the file."""
+    with LMDBStore(path, sync=False) as store:
+        i = 0
+        while not stop.is_set():
+            store.put(i.to_bytes(8, "big"), os.urandom(65536))
+            i += 1
+
+
+def test_the_open_check_never_calls_a_file_growing_in_another_process_short(
+    tmp_path: Path,
+) -> None:
+    """The check run at open reads the meta pages and then the file's size: a commit in
+    another process between the two (more pages, then the meta page naming them) must not
+    look like a truncated file."""
+    path = str(tmp_path / "db")
+    LMDBStore(path).close()
+    ctx = multiprocessing.get_context("spawn")
+    stop = ctx.Event()
+    writer = ctx.Process(target=_grow, args=(path, stop))
+    writer.start()
+    try:
+        deadline = time.monotonic() + 3
+        checks = 0
+        while time.monotonic() < deadline:
+            _check_data_file(path)
+            checks += 1
+    finally:
+        stop.set()
+        writer.join(60)
+    assert writer.exitcode == 0 and checks > 100
 
 
 def test_same_path_twice_in_one_process_shares_the_environment(tmp_path: Path) -> None:
