@@ -108,6 +108,31 @@ class _FirstRead(ReadOnlyStore):
         return self._tx._open_snapshot().get_at_most(max_key, min_key)
 
 
+class _Ended(ReadOnlyStore):
+    """The base of every ended transaction: any read that gets past the checks fails."""
+
+    __slots__ = ()
+
+    def get(self, key: bytes) -> bytes | None:
+        raise StaleTransaction("the transaction has ended")
+
+    def get_range(
+        self, min_key: bytes | None = None, max_key: bytes | None = None, reverse: bool = False
+    ) -> RangeIterator:
+        raise StaleTransaction("the transaction has ended")
+
+    def get_at_least(
+        self, min_key: bytes | None, max_key: bytes | None = None
+    ) -> KVPair | None:
+        raise StaleTransaction("the transaction has ended")
+
+    def get_at_most(self, max_key: bytes | None, min_key: bytes | None = None) -> KVPair | None:
+        raise StaleTransaction("the transaction has ended")
+
+
+_ENDED = _Ended()
+
+
 class Transaction(MutableView):
     """One optimistic transaction: a view over a snapshot that commits through its database.
 
@@ -189,8 +214,17 @@ class Transaction(MutableView):
     # -- ending ----------------------------------------------------------------------------------
     def _end(self, state: _State) -> None:
         self._state = state
-        MutableView.close(self)  # closes open iterators; later use raises StaleTransaction
+        if self._open_iterators:
+            MutableView.close(self)  # closes open iterators; later use raises StaleTransaction
+        else:
+            self._closed = True  # MutableView.close with nothing open (PERFORMANCE P1g)
         self._close_snapshot()
+        # A transaction that never read still reads through its _FirstRead, which refers
+        # back to it: break that cycle, so the transaction is freed at once, not by the
+        # garbage collector (PERFORMANCE P1g, R10).  Every later read raises StaleTransaction
+        # before it reaches the base.
+        self._base = _ENDED
+        self._base_get = _ENDED.get
 
     def _close_snapshot(self) -> None:
         snapshot, self._snapshot = self._snapshot, None
@@ -214,7 +248,9 @@ class Transaction(MutableView):
                 # A transaction that never read has nothing to validate: ``None``.
                 version = self._version if self._snapshot is not None else None
                 self._close_snapshot()  # before writing: lets the store grow its map
-                if writes:
+                # (Writes.__bool__, inlined: PERFORMANCE P1g, R6.)
+                removes = writes.removes
+                if writes.puts or writes.adjusts or removes._ends or removes._pending:
                     self._committed_version = self._db._commit(writes, reads, version)
             except BaseException:
                 self._end(_State.FAILED)
@@ -334,7 +370,9 @@ class Database(Closeable):
         self._expect = 1  # how many commits the last groups held: a leader waits for that many
         self._solo_lock = threading.Lock()
         self._leading = False
-        self._stats_lock = threading.Lock()
+        # Commits that do not share an fsync go one at a time under _solo_lock: they count
+        # themselves under it too (PERFORMANCE P1g, R10).
+        self._stats_lock = self._solo_lock if self._sync is None else threading.Lock()
         self._closed = False
         self._commits = 0
         self._conflicts = 0
@@ -385,8 +423,15 @@ class Database(Closeable):
         if self._sync is None:
             # Without an fsync to share, a write is so short that handing groups between
             # threads costs more than it saves: commit alone, in turn (PERFORMANCE R10).
+            # The solo lock is also the stats lock then (see __init__): one lock per commit.
             with self._solo_lock:
-                return self._write_one(writes, reads, version)
+                try:
+                    committed = self._log.commit(writes, reads, version, None)
+                except RetryTransaction as e:
+                    self._count(e)
+                    raise
+                self._commits += 1
+                return committed
         request = _Request(writes, reads, version)
         cond = self._queue_cond
         with cond:
@@ -431,18 +476,6 @@ class Database(Closeable):
             self._conflicts += 1
         elif isinstance(error, RetryTransaction):
             self._too_old += 1
-
-    def _write_one(self, writes: Writes, reads: Reads, since: int | None) -> int:
-        """Validate and write one commit alone; return its version or raise why not."""
-        try:
-            version = self._log.commit(writes, reads, since, self._sync)
-        except RetryTransaction as e:
-            with self._stats_lock:
-                self._count(e)
-            raise
-        with self._stats_lock:
-            self._commits += 1
-        return version
 
     def _write_group(self, group: list[_Request]) -> None:
         """Validate the group's commits in order and write all that pass in one write."""
