@@ -13,6 +13,7 @@ each other, and applies all that pass in one store write — one fsync for the l
 
 from __future__ import annotations
 
+import collections
 import functools
 import os
 import random
@@ -320,6 +321,21 @@ class _Request:
         self._waiting.acquire()
 
 
+class _Queued:
+    """A commit queued for whoever holds the solo lock next (:meth:`Database._commit_alone`).
+
+    ``outcome`` is set, under the lock, to its version or to the error that refused it.
+    """
+
+    __slots__ = ("outcome", "reads", "version", "writes")
+
+    def __init__(self, writes: Writes, reads: Reads, version: int | None) -> None:
+        self.writes = writes
+        self.reads = reads
+        self.version = version
+        self.outcome: int | BaseException | None = None
+
+
 class Database(Closeable):
     """Transactions over an :class:`~kvstore.AtomicKVStore`.
 
@@ -369,6 +385,7 @@ class Database(Closeable):
         self._queue_cond = threading.Condition(threading.Lock())
         self._expect = 1  # how many commits the last groups held: a leader waits for that many
         self._solo_lock = threading.Lock()
+        self._waiting: collections.deque[_Queued] = collections.deque()  # see _commit_alone
         self._leading = False
         # Commits that do not share an fsync go one at a time under _solo_lock: they count
         # themselves under it too (PERFORMANCE P1g, R10).
@@ -421,17 +438,7 @@ class Database(Closeable):
         if reads is None:
             reads = Reads()
         if self._sync is None:
-            # Without an fsync to share, a write is so short that handing groups between
-            # threads costs more than it saves: commit alone, in turn (PERFORMANCE R10).
-            # The solo lock is also the stats lock then (see __init__): one lock per commit.
-            with self._solo_lock:
-                try:
-                    committed = self._log.commit(writes, reads, version, None)
-                except RetryTransaction as e:
-                    self._count(e)
-                    raise
-                self._commits += 1
-                return committed
+            return self._commit_alone(writes, reads, version)
         request = _Request(writes, reads, version)
         cond = self._queue_cond
         with cond:
@@ -467,6 +474,71 @@ class Database(Closeable):
         if request.error is not None:
             raise request.error
         return request.committed
+
+    def _commit_alone(self, writes: Writes, reads: Reads, version: int | None) -> int:
+        """Commit without an fsync to share (durability none/async): in turn, under _solo_lock.
+
+        Handing groups between threads costs more than a write this short (PERFORMANCE R10),
+        so nobody waits to gather a group.  But a committer that finds the lock taken queues
+        its commit before it waits: whoever holds the lock next writes everything queued by
+        then in its one write (:meth:`StoreLog.commit_all`), and the others find their
+        outcome when they get the lock in turn (flat combining).  The solo lock is also the
+        stats lock here (see __init__).
+        """
+        lock = self._solo_lock
+        waiting = self._waiting
+        if lock.acquire(blocking=False):
+            try:
+                if not waiting:  # nobody queued: the usual, uncontended commit (R6, P1g)
+                    try:
+                        committed = self._log.commit(writes, reads, version, None)
+                    except RetryTransaction as e:
+                        self._count(e)
+                        raise
+                    self._commits += 1
+                    return committed
+                mine = _Queued(writes, reads, version)
+                waiting.append(mine)
+                self._write_waiting()
+            finally:
+                lock.release()
+        else:
+            mine = _Queued(writes, reads, version)
+            waiting.append(mine)  # before waiting: the holder, or the next, takes it along
+            with lock:
+                if mine.outcome is None:  # nobody took it: it is still queued
+                    self._write_waiting()
+        outcome = mine.outcome
+        if isinstance(outcome, int):
+            return outcome
+        assert outcome is not None
+        raise outcome
+
+    def _write_waiting(self) -> None:
+        """Write every queued commit in one store write and set their outcomes (the caller
+        holds _solo_lock)."""
+        waiting = self._waiting
+        group = [waiting.popleft() for _ in range(len(waiting))]
+        log = self._log
+        try:
+            if len(group) == 1 or not isinstance(log, StoreLog):
+                for item in group:
+                    try:
+                        item.outcome = log.commit(item.writes, item.reads, item.version, None)
+                    except RetryTransaction as e:
+                        item.outcome = e
+            else:
+                outcomes = log.commit_all(
+                    [(item.writes, item.reads, item.version) for item in group], None
+                )
+                for item, outcome in zip(group, outcomes, strict=True):
+                    item.outcome = outcome
+        except BaseException as e:
+            for item in group:
+                if item.outcome is None:
+                    item.outcome = e
+        for item in group:
+            self._count(None if isinstance(item.outcome, int) else item.outcome)
 
     def _count(self, error: BaseException | None) -> None:
         """Count one commit's outcome in :meth:`stats` (the caller holds ``_stats_lock``)."""

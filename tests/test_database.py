@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -366,6 +367,67 @@ def test_concurrent_committers_each_get_their_outcome(shared: Target) -> None:
         assert written == ok
         stats = db.stats()
         assert stats.commits == len(ok)
+
+
+def _store_writes(db: Database) -> int:
+    """How many write transactions the LMDB environment has committed (0 for other stores)."""
+    store = db.store
+    if isinstance(store, kvstore.LMDBStore):
+        return int(store._shared.env.info()["last_txnid"])
+    return 0
+
+
+@pytest.mark.parametrize("store", ["lmdb", "memory"])
+def test_commits_queued_behind_a_busy_committer_are_written_together(
+    tmp_path: Path, store: str
+) -> None:
+    """Durability none: committers that find the solo lock taken queue their commits, and the
+    next holder writes them all at once (PERFORMANCE R10), each validated after the ones
+    before it: of two that read and write one key, the second conflicts."""
+    path = str(tmp_path / "db") if store == "lmdb" else None
+    with kvstore.open(path, durability="none") as db:
+        with db.transaction() as tx:
+            tx.put(b"k", b"0")
+            tx.put(b"n", encode_counter(0))
+        outcomes: dict[str, object] = {}
+        txs: dict[str, Transaction] = {}
+        for name in ("first", "second"):  # both read k at the same version
+            txs[name] = db.transaction()
+            txs[name].get(b"k")
+            txs[name].put(b"k", name.encode())
+        txs["blind"] = db.transaction()
+        txs["blind"].adjust_counter(b"n", 5)
+
+        def commit(name: str) -> None:
+            try:
+                txs[name].commit()
+                outcomes[name] = txs[name].committed_version
+            except TransactionConflict as e:
+                outcomes[name] = e
+
+        before = db.stats()
+        writes_before = _store_writes(db)
+        threads: list[threading.Thread] = []
+        with db._solo_lock:  # a committer is busy: everyone after it queues
+            for name in ("first", "second", "blind"):
+                threads.append(threading.Thread(target=commit, args=(name,)))
+                threads[-1].start()
+                while len(db._waiting) < len(threads):  # queued in this order
+                    time.sleep(0.001)
+        for t in threads:
+            t.join()
+        after = db.stats()
+        if store == "lmdb":  # one LMDB write transaction for the three
+            assert _store_writes(db) == writes_before + 1
+        assert outcomes["first"] == before.version + 1
+        assert isinstance(outcomes["second"], TransactionConflict)
+        assert outcomes["blind"] == before.version + 2
+        assert (after.commits - before.commits, after.conflicts - before.conflicts) == (2, 1)
+        assert after.version == before.version + 2
+        with db.transaction() as tx:
+            assert tx.get(b"k") == b"first"
+            assert decode_counter(tx.get(b"n") or b"") == 5
+        assert not db._waiting
 
 
 # -- serializability checker (tests/serializability.py) ----------------------------------------
