@@ -159,7 +159,10 @@ class Transaction(MutableView):
             if snapshot is None:
                 if self._state is not _State.ACTIVE:
                     raise self._stale()
-                snapshot, self._version = self._db._begin()
+                db = self._db
+                if db._closed:  # Database._begin, inlined (R6)
+                    raise StoreClosed("the database is closed")
+                snapshot, self._version = db._log.begin()
                 self._snapshot = snapshot
                 self._base = snapshot
                 self._base_get = snapshot.get
@@ -415,16 +418,11 @@ class Database(Closeable):
     # -- transactions ----------------------------------------------------------------------------
     def transaction(self, read_only: bool = False) -> Transaction:
         """Begin a transaction; its snapshot is taken at its first read of the store."""
-        check_bool(read_only, "read_only")
+        if read_only is not False and read_only is not True:
+            check_bool(read_only, "read_only")
         if self._closed:
             raise StoreClosed("the database is closed")
         return Transaction(self, read_only)
-
-    def _begin(self) -> tuple[KVStore, int]:
-        """A snapshot for a transaction's first read, and the version it shows."""
-        if self._closed:
-            raise StoreClosed("the database is closed")
-        return self._log.begin()
 
     def _commit(self, writes: Writes, reads: Reads | None, version: int | None) -> int:
         """Queue a commit and wait for its outcome.
@@ -592,11 +590,14 @@ class Database(Closeable):
         """
         if not callable(fn):
             raise TypeError(f"fn must be callable, not {type(fn).__name__}")
-        _check_retries(retries)
+        if type(retries) is not int or retries < 0:  # the checker's call only when needed (R6)
+            _check_retries(retries)
         attempt = 0
         while True:
             attempt += 1
-            tx = self.transaction()
+            if self._closed:
+                raise StoreClosed("the database is closed")
+            tx = Transaction(self, False)  # self.transaction(), its checks made (R6)
             try:
                 result = fn(tx, *args, **kwargs)
                 tx.commit()

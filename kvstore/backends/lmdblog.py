@@ -32,7 +32,6 @@ from kvstore.commitlog import (
     CommitLog,
     Shape,
     _read_tally,
-    version_of,
 )
 from kvstore.errors import RetryTransaction
 from kvstore.mutations import Writes
@@ -59,8 +58,8 @@ class StoreLog(CommitLog[LMDBStore]):
     """The log kept in an LMDB store's metadata database, shared by every process."""
 
     def begin(self) -> tuple[KVStore, int]:
-        snap, version = self._store._snapshot_and_meta(VERSION_KEY)
-        return snap, version_of(version)
+        snap, raw = self._store._snapshot_and_meta(VERSION_KEY)
+        return snap, 0 if raw is None else _U64.unpack_from(raw)[0]  # version_of (R6)
 
     def atomic(self, fn: Callable[[LogBatch], T], sync: bool | None) -> T:
         return self._store._atomic(fn, sync)
