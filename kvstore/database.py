@@ -248,14 +248,22 @@ class Transaction(MutableView):
             writes = self._writes
             # Open iterators first record what they read so far (the reads property).
             reads = self.reads if self._open_iterators else self._reads
+            snapshot = self._snapshot
             try:
-                # A transaction that never read has nothing to validate: ``None``.
-                version = self._version if self._snapshot is not None else None
-                self._close_snapshot()  # before writing: lets the store grow its map
-                # (Writes.__bool__, inlined: PERFORMANCE P1g, R6.)
+                if snapshot is None:
+                    version = None  # a transaction that never read has nothing to validate
+                else:
+                    version = self._version
+                    self._snapshot = None
+                    snapshot.close()  # before writing: lets the store grow its map
+                # (Writes.__bool__ and Database._commit's first steps, inlined: P1g, R6.)
                 removes = writes.removes
                 if writes.puts or writes.adjusts or removes._ends or removes._pending:
-                    self._committed_version = self._db._commit(writes, reads, version)
+                    db = self._db
+                    if db._sync is None and reads is not None and not db._closed:
+                        self._committed_version = db._commit_alone(writes, reads, version)
+                    else:
+                        self._committed_version = db._commit(writes, reads, version)
             except BaseException:
                 self._end(_State.FAILED)
                 raise
