@@ -430,6 +430,44 @@ def test_commits_queued_behind_a_busy_committer_are_written_together(
         assert not db._waiting
 
 
+@pytest.mark.parametrize("store", ["lmdb", "memory"])
+def test_a_group_commit_validates_each_commit_after_the_ones_before(
+    tmp_path: Path, store: str
+) -> None:
+    """Durability sync: a leader writes its group in one write (for LMDB, StoreLog.commit_all,
+    PERFORMANCE R7); of two commits that read and write one key, the second conflicts."""
+    from kvstore.database import _Request
+
+    path = str(tmp_path / "db") if store == "lmdb" else None
+    with kvstore.open(path, durability="sync") as db:
+        with db.transaction() as tx:
+            tx.put(b"k", b"0")
+        start = db.stats().version
+        group = []
+        for name in (b"first", b"second", b"blind"):
+            writes, reads = Writes(), kvstore.Reads()
+            if name == b"blind":
+                writes.record_adjust(b"n", 1)
+                group.append(_Request(writes, reads, None))
+            else:
+                reads.add_key(b"k")
+                writes.record_put(b"k", name)
+                group.append(_Request(writes, reads, start))
+        writes_before = _store_writes(db)
+        db._write_group(group)
+        for request in group:
+            request.wait()
+        assert [r.committed for r in group if r.error is None] == [start + 1, start + 2]
+        assert group[0].error is None and group[2].error is None
+        assert isinstance(group[1].error, TransactionConflict)
+        if store == "lmdb":
+            assert _store_writes(db) == writes_before + 1
+        stats = db.stats()
+        assert (stats.commits, stats.conflicts, stats.version) == (3, 1, start + 2)
+        with db.transaction() as tx:
+            assert tx.get(b"k") == b"first"
+
+
 # -- serializability checker (tests/serializability.py) ----------------------------------------
 def _process_worker(target: Target, seed: int, n: int, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
     with _open(target) as db:
