@@ -6,9 +6,12 @@ snapshot (by any thread, or any process sharing an LMDB path, through the commit
 its writes are applied atomically.  Counter adjustments made without reading the counter are
 recorded blind, so they commute and never conflict.
 
-Concurrent committers in one process share a write: the first to arrive becomes the leader,
-takes every commit queued behind it, validates them one by one in order against the log and
-each other, and applies all that pass in one store write — one fsync for the lot.
+Concurrent committers in one process share a write.  With durability sync the first to
+arrive becomes the leader, takes every commit queued behind it, validates them one by one in
+order against the log and each other, and applies all that pass in one store write — one
+fsync for the lot.  Without an fsync to share, nobody waits to gather a group: a commit is
+written alone, except that commits queued while another was being written go together in
+the next write (:meth:`Database._commit_alone`).
 """
 
 from __future__ import annotations

@@ -1,12 +1,15 @@
 """The commit log kept in an LMDB store's metadata database, shared by every process.
 
-Its logic is :class:`~kvstore.commitlog.CommitLog`'s.  What this module adds is the commit
-of one transaction alone (no fsync to share, so no group): the entry is encoded before the
-write lock is taken, and the write itself calls py-lmdb directly -- one version read, the
-data, two metadata records -- instead of going through an :class:`~kvstore.LMDBBatch` call
-by call.  A small transaction's commit is mostly Python overhead, so this is where
-PERFORMANCE R6 and P1g are won.  The rare steps (validating against commits made since the
-snapshot, trimming the log) take the general path on a batch over the same transaction.
+Its logic is :class:`~kvstore.commitlog.CommitLog`'s.  What this module adds is the write
+itself: a commit's entry is encoded before the write lock is taken, and the write calls
+py-lmdb directly -- one version read, the data, the log entries, the version record --
+instead of going through an :class:`~kvstore.LMDBBatch` call by call.  A small transaction's
+commit is mostly Python overhead, so this is where PERFORMANCE R6 and P1g are won.
+:meth:`StoreLog.commit` writes one commit alone (durability none/async);
+:meth:`StoreLog.commit_all` writes several in one write, each validated after the ones before
+it: a group commit's (durability sync, R7) or the commits queued behind a busy committer
+(R10).  The rare steps (validating against commits made since a snapshot, trimming the log)
+take the general path on a batch over the same transaction.
 """
 
 from __future__ import annotations
