@@ -225,7 +225,8 @@ class Transaction(MutableView):
             MutableView.close(self)  # closes open iterators; later use raises StaleTransaction
         else:
             self._closed = True  # MutableView.close with nothing open (PERFORMANCE P1g)
-        self._close_snapshot()
+        if self._snapshot is not None:
+            self._close_snapshot()
         # A transaction that never read still reads through its _FirstRead, which refers
         # back to it: break that cycle, so the transaction is freed at once, not by the
         # garbage collector (PERFORMANCE P1g, R10).  Every later read raises StaleTransaction
@@ -496,7 +497,7 @@ class Database(Closeable):
         """
         lock = self._solo_lock
         waiting = self._waiting
-        if lock.acquire(blocking=False):
+        if lock.acquire(False):  # (positional: no keyword parsing, R6)
             try:
                 if not waiting:  # nobody queued: the usual, uncontended commit (R6, P1g)
                     try:

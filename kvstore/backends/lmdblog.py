@@ -30,6 +30,7 @@ from kvstore.commitlog import (
     _ENTRY_PREFIX,
     _TALLY,
     _TIME,
+    _TRIM_EVERY,
     _U64,
     VERSION_KEY,
     CommitLog,
@@ -95,7 +96,8 @@ class StoreLog(CommitLog[LMDBStore]):
             txn.put(key, value, db=meta)
             txn.put(VERSION_KEY, _TALLY.pack(now, appended, dropped), db=meta)
             self._appended, self._dropped = appended, dropped
-            if self.trim_due():
+            self._commits_since_trim += 1  # CommitLog.trim_due, inlined (R6)
+            if self._commits_since_trim >= _TRIM_EVERY or appended - dropped > self.keep_bytes:
                 self._trim(LMDBBatch(store, txn), now)
             return now
 
