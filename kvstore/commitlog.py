@@ -398,27 +398,6 @@ class CommitLog(Generic[S]):
             found.extend(reads.all_conflicts(shape))
         return found
 
-    def checked_since(self, reads: Reads, since: int) -> int:
-        """Check ``reads`` against the commits after ``since`` that this process has cached;
-        the version they are now checked up to, for the commit's validation to start from.
-
-        Cached commits were written (a write that failed caches nothing), so they are final:
-        a commit validated from the version returned is validated as from ``since``.  When
-        one of them conflicts, or ``since`` is older than the history kept, ``since`` comes
-        back unchanged, so the commit's validation reports it exactly as without this.
-        """
-        if since < self._trimmed:
-            return since
-        cache = self._cache
-        version = since
-        while True:
-            entry = cache.get(version + 1)
-            if entry is None:
-                return version
-            if reads.is_conflict(entry[0]):
-                return since
-            version += 1
-
     def _too_old(self, since: int) -> TransactionTooOld:
         return TransactionTooOld(
             f"the snapshot (version {since}) is older than the commit history kept "

@@ -449,10 +449,6 @@ class Database(Closeable):
             reads = Reads()
         if self._sync is None:
             return self._commit_alone(writes, reads, version)
-        if version is not None and isinstance(self._log, StoreLog):
-            # Check against the commits already known here before queueing, while the leader
-            # waits for its fsync: the leader then checks only the newer ones (R7).
-            version = self._log.checked_since(reads, version)
         request = _Request(writes, reads, version)
         cond = self._queue_cond
         with cond:

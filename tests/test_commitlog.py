@@ -398,38 +398,3 @@ def test_an_entry_made_directly_is_the_shapes_encoding(writes: Writes) -> None:
         assert list(got.remove_ranges()) == list(exact.remove_ranges())
         assert list(got.put_pairs()) == list(exact.put_pairs())
         assert list(got.adjust_pairs()) == list(exact.adjust_pairs())
-
-
-@given(
-    written=st.lists(st.lists(_few_keys, min_size=1, max_size=2), min_size=1, max_size=8),
-    read=st.lists(_few_keys, max_size=2),
-    since=st.integers(0, 8),
-)
-def test_a_commit_checked_against_cached_commits_first_gets_the_same_outcome(
-    written: list[list[bytes]], read: list[bytes], since: int
-) -> None:
-    """CommitLog.checked_since moves a commit's validation past the cached commits that do not
-    conflict with its reads (PERFORMANCE R7): validating from there finds a conflict exactly
-    when validating from the snapshot does."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as root, kvstore.open(root, durability="none") as db:
-        for keys in written:
-            with db.transaction() as tx:
-                for key in keys:
-                    tx.put(key, b"v")
-        now = db.stats().version
-        since = min(since, now)
-        reads = Reads()
-        for key in read:
-            reads.add_key(key)
-        log = db._log
-        checked = log.checked_since(reads, since)
-        assert since <= checked <= now
-
-        def found(start: int) -> list[object]:
-            return log.atomic(lambda batch: log.conflicts(batch, reads, start, now, {}), None)
-
-        assert bool(found(checked)) == bool(found(since))
-        if found(since):
-            assert checked == since  # so the commit reports every conflict, as before

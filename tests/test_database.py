@@ -177,26 +177,6 @@ def test_read_write_conflict_is_reported_precisely(db: Database) -> None:
     assert isinstance(info.value, RetryTransaction)
 
 
-def test_durable_commits_are_validated_against_every_commit_since_the_snapshot(
-    tmp_path: Path,
-) -> None:
-    """Durability sync: a commit is first checked against the commits cached here, then by
-    the leader against the rest (PERFORMANCE R7); either way every conflict is found."""
-    with kvstore.open(tmp_path / "db", durability="sync") as db:
-        t1, t3 = db.transaction(), db.transaction()
-        assert t1.get(b"k") is None and t3.get(b"a") is None
-        t1.put(b"other", b"x")
-        t3.put(b"mine", b"x")
-        for key in (b"b", b"k", b"c"):
-            with db.transaction() as t2:
-                t2.put(key, b"v")
-        with pytest.raises(TransactionConflict) as info:
-            t1.commit()
-        assert info.value.conflicts == [ReadWriteConflict(b"k")]
-        t3.commit()  # read nothing the others wrote
-        assert t3.committed_version == db.stats().version
-
-
 def test_range_read_conflicts_with_remove(db: Database) -> None:
     with db.transaction() as tx:
         tx.put(b"b", b"1")
