@@ -514,6 +514,38 @@ def test_serializable_across_threads_and_processes(shared: Target) -> None:
     assert decode_counter(final[b"ops"]) == ops
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_serializable_when_contended_commits_are_written_together(
+    tmp_path: Path, seed: int
+) -> None:
+    """Durability none, 4 threads on a few accounts: commits that find another being written
+    queue and go together in the next write (PERFORMANCE R10); the history stays
+    serializable in commit order."""
+    with kvstore.open(tmp_path / "db", durability="none") as db:
+        with db.transaction() as tx:
+            for a in ACCOUNTS:
+                tx.put(a, encode_counter(START))
+            tx.put(b"ops", encode_counter(0))
+        history: list[tuple[int, dict[str, object], bytes]] = []
+        lock = threading.Lock()
+
+        def worker(n: int) -> None:
+            h = run_workers(None, db, seed * 10 + n, 150)
+            with lock:
+                history.extend(h)
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        with db.transaction() as tx:
+            final = dict(tx.get_range())
+    assert len(history) == 4 * 150
+    check_history(history, final)
+    assert decode_counter(final[b"ops"]) == sum(1 for _, obs, _ in history if not obs)
+
+
 def _counter_worker(target: Target, n: int) -> None:
     with _open(target) as db:
         for _ in range(n):
