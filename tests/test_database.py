@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -474,6 +475,27 @@ def _process_worker(target: Target, seed: int, n: int, queue: multiprocessing.Qu
         queue.put(run_workers(None, db, seed, n))
 
 
+def _run_in_threads(
+    db: Database, seeds: Iterable[int], n: int
+) -> list[tuple[int, dict[str, object], bytes]]:
+    """Run ``n`` random transactions in one thread per seed (tests/serializability.py); the
+    commits of all of them."""
+    history: list[tuple[int, dict[str, object], bytes]] = []
+    lock = threading.Lock()
+
+    def worker(seed: int) -> None:
+        h = run_workers(None, db, seed, n)
+        with lock:
+            history.extend(h)
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in seeds]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return history
+
+
 @pytest.mark.slow
 def test_serializable_across_threads_and_processes(shared: Target) -> None:
     with _open(shared) as db, db.transaction() as tx:
@@ -487,20 +509,8 @@ def test_serializable_across_threads_and_processes(shared: Target) -> None:
     ]
     for p in procs:
         p.start()
-    history: list[tuple[int, dict[str, object], bytes]] = []
     with _open(shared) as db:
-        lock = threading.Lock()
-
-        def thread_worker(seed: int) -> None:
-            h = run_workers(None, db, seed, 60)
-            with lock:
-                history.extend(h)
-
-        threads = [threading.Thread(target=thread_worker, args=(i,)) for i in range(3)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        history = _run_in_threads(db, range(3), 60)
         for _ in procs:
             history.extend(queue.get(timeout=120))
         for p in procs:
@@ -526,19 +536,7 @@ def test_serializable_when_contended_commits_are_written_together(
             for a in ACCOUNTS:
                 tx.put(a, encode_counter(START))
             tx.put(b"ops", encode_counter(0))
-        history: list[tuple[int, dict[str, object], bytes]] = []
-        lock = threading.Lock()
-
-        def worker(n: int) -> None:
-            h = run_workers(None, db, seed * 10 + n, 150)
-            with lock:
-                history.extend(h)
-
-        threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        history = _run_in_threads(db, [seed * 10 + n for n in range(4)], 150)
         with db.transaction() as tx:
             final = dict(tx.get_range())
     assert len(history) == 4 * 150
