@@ -418,14 +418,19 @@ class CommitLog(Generic[S]):
             and not removes._ends
             and not removes._pending
         ):
-            # One put or one adjustment, the commonest commit: both parts made directly (R6).
+            # One put or one adjustment, the commonest commit: both parts made directly, as
+            # _encode_keys would (R6, P1g).
             if puts:
                 keys = list(dict.keys(puts))
-                shape = Shape([], keys, [])
-                return shape, b"".join((_NO_REMOVES, *_encode_keys(keys), *_NO_KEYS))
+                key = keys[0]
+                return Shape([], keys, []), b"".join(
+                    (_NO_REMOVES, _ONE_KEY, _U16.pack(len(key)), key, *_NO_KEYS)
+                )
             keys = list(dict.keys(adjusts))
-            shape = Shape([], [], keys)
-            return shape, b"".join((_NO_REMOVES, *_NO_KEYS, *_encode_keys(keys)))
+            key = keys[0]
+            return Shape([], [], keys), b"".join(
+                (_NO_REMOVES, *_NO_KEYS, _ONE_KEY, _U16.pack(len(key)), key)
+            )
         shape = Shape.of(writes)
         encoded = shape.encode()
         if len(encoded) > _COARSE_BYTES:

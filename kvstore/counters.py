@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["check_amount", "decode_counter", "encode_counter", "wrap64"]
+__all__ = ["MAX_AMOUNT", "MIN_AMOUNT", "check_amount", "decode_counter", "encode_counter", "wrap64"]
 
-_MIN = -(1 << 63)
-_MAX = (1 << 63) - 1
+#: The range of a counter and of an amount added to one: signed 64-bit.
+MIN_AMOUNT = _MIN = -(1 << 63)
+MAX_AMOUNT = _MAX = (1 << 63) - 1
 
 
 def wrap64(value: int) -> int:

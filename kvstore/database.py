@@ -6,13 +6,17 @@ snapshot (by any thread, or any process sharing an LMDB path, through the commit
 its writes are applied atomically.  Counter adjustments made without reading the counter are
 recorded blind, so they commute and never conflict.
 
-Concurrent committers in one process share a write: the first to arrive becomes the leader,
-takes every commit queued behind it, validates them one by one in order against the log and
-each other, and applies all that pass in one store write — one fsync for the lot.
+Concurrent committers in one process share a write.  With durability sync the first to
+arrive becomes the leader, takes every commit queued behind it, validates them one by one in
+order against the log and each other, and applies all that pass in one store write — one
+fsync for the lot.  Without an fsync to share, nobody waits to gather a group: a commit is
+written alone, except that commits queued while another was being written go together in
+the next write (:meth:`Database._commit_alone`).
 """
 
 from __future__ import annotations
 
+import collections
 import functools
 import os
 import random
@@ -108,6 +112,31 @@ class _FirstRead(ReadOnlyStore):
         return self._tx._open_snapshot().get_at_most(max_key, min_key)
 
 
+class _Ended(ReadOnlyStore):
+    """The base of every ended transaction: any read that gets past the checks fails."""
+
+    __slots__ = ()
+
+    def get(self, key: bytes) -> bytes | None:
+        raise StaleTransaction("the transaction has ended")
+
+    def get_range(
+        self, min_key: bytes | None = None, max_key: bytes | None = None, reverse: bool = False
+    ) -> RangeIterator:
+        raise StaleTransaction("the transaction has ended")
+
+    def get_at_least(
+        self, min_key: bytes | None, max_key: bytes | None = None
+    ) -> KVPair | None:
+        raise StaleTransaction("the transaction has ended")
+
+    def get_at_most(self, max_key: bytes | None, min_key: bytes | None = None) -> KVPair | None:
+        raise StaleTransaction("the transaction has ended")
+
+
+_ENDED = _Ended()
+
+
 class Transaction(MutableView):
     """One optimistic transaction: a view over a snapshot that commits through its database.
 
@@ -133,7 +162,10 @@ class Transaction(MutableView):
             if snapshot is None:
                 if self._state is not _State.ACTIVE:
                     raise self._stale()
-                snapshot, self._version = self._db._begin()
+                db = self._db
+                if db._closed:  # Database._begin, inlined (R6)
+                    raise StoreClosed("the database is closed")
+                snapshot, self._version = db._log.begin()
                 self._snapshot = snapshot
                 self._base = snapshot
                 self._base_get = snapshot.get
@@ -189,8 +221,18 @@ class Transaction(MutableView):
     # -- ending ----------------------------------------------------------------------------------
     def _end(self, state: _State) -> None:
         self._state = state
-        MutableView.close(self)  # closes open iterators; later use raises StaleTransaction
-        self._close_snapshot()
+        if self._open_iterators:
+            MutableView.close(self)  # closes open iterators; later use raises StaleTransaction
+        else:
+            self._closed = True  # MutableView.close with nothing open (PERFORMANCE P1g)
+        if self._snapshot is not None:
+            self._close_snapshot()
+        # A transaction that never read still reads through its _FirstRead, which refers
+        # back to it: break that cycle, so the transaction is freed at once, not by the
+        # garbage collector (PERFORMANCE P1g, R10).  Every later read raises StaleTransaction
+        # before it reaches the base.
+        self._base = _ENDED
+        self._base_get = _ENDED.get
 
     def _close_snapshot(self) -> None:
         snapshot, self._snapshot = self._snapshot, None
@@ -210,12 +252,22 @@ class Transaction(MutableView):
             writes = self._writes
             # Open iterators first record what they read so far (the reads property).
             reads = self.reads if self._open_iterators else self._reads
+            snapshot = self._snapshot
             try:
-                # A transaction that never read has nothing to validate: ``None``.
-                version = self._version if self._snapshot is not None else None
-                self._close_snapshot()  # before writing: lets the store grow its map
-                if writes:
-                    self._committed_version = self._db._commit(writes, reads, version)
+                if snapshot is None:
+                    version = None  # a transaction that never read has nothing to validate
+                else:
+                    version = self._version
+                    self._snapshot = None
+                    snapshot.close()  # before writing: lets the store grow its map
+                # (Writes.__bool__ and Database._commit's first steps, inlined: P1g, R6.)
+                removes = writes.removes
+                if writes.puts or writes.adjusts or removes._ends or removes._pending:
+                    db = self._db
+                    if db._sync is None and reads is not None and not db._closed:
+                        self._committed_version = db._commit_alone(writes, reads, version)
+                    else:
+                        self._committed_version = db._commit(writes, reads, version)
             except BaseException:
                 self._end(_State.FAILED)
                 raise
@@ -284,6 +336,21 @@ class _Request:
         self._waiting.acquire()
 
 
+class _Queued:
+    """A commit queued for whoever holds the solo lock next (:meth:`Database._commit_alone`).
+
+    ``outcome`` is set, under the lock, to its version or to the error that refused it.
+    """
+
+    __slots__ = ("outcome", "reads", "version", "writes")
+
+    def __init__(self, writes: Writes, reads: Reads, version: int | None) -> None:
+        self.writes = writes
+        self.reads = reads
+        self.version = version
+        self.outcome: int | BaseException | None = None
+
+
 class Database(Closeable):
     """Transactions over an :class:`~kvstore.AtomicKVStore`.
 
@@ -333,8 +400,11 @@ class Database(Closeable):
         self._queue_cond = threading.Condition(threading.Lock())
         self._expect = 1  # how many commits the last groups held: a leader waits for that many
         self._solo_lock = threading.Lock()
+        self._waiting: collections.deque[_Queued] = collections.deque()  # see _commit_alone
         self._leading = False
-        self._stats_lock = threading.Lock()
+        # Commits that do not share an fsync go one at a time under _solo_lock: they count
+        # themselves under it too (PERFORMANCE P1g, R10).
+        self._stats_lock = self._solo_lock if self._sync is None else threading.Lock()
         self._closed = False
         self._commits = 0
         self._conflicts = 0
@@ -360,16 +430,11 @@ class Database(Closeable):
     # -- transactions ----------------------------------------------------------------------------
     def transaction(self, read_only: bool = False) -> Transaction:
         """Begin a transaction; its snapshot is taken at its first read of the store."""
-        check_bool(read_only, "read_only")
+        if read_only is not False and read_only is not True:
+            check_bool(read_only, "read_only")
         if self._closed:
             raise StoreClosed("the database is closed")
         return Transaction(self, read_only)
-
-    def _begin(self) -> tuple[KVStore, int]:
-        """A snapshot for a transaction's first read, and the version it shows."""
-        if self._closed:
-            raise StoreClosed("the database is closed")
-        return self._log.begin()
 
     def _commit(self, writes: Writes, reads: Reads | None, version: int | None) -> int:
         """Queue a commit and wait for its outcome.
@@ -383,10 +448,7 @@ class Database(Closeable):
         if reads is None:
             reads = Reads()
         if self._sync is None:
-            # Without an fsync to share, a write is so short that handing groups between
-            # threads costs more than it saves: commit alone, in turn (PERFORMANCE R10).
-            with self._solo_lock:
-                return self._write_one(writes, reads, version)
+            return self._commit_alone(writes, reads, version)
         request = _Request(writes, reads, version)
         cond = self._queue_cond
         with cond:
@@ -423,6 +485,71 @@ class Database(Closeable):
             raise request.error
         return request.committed
 
+    def _commit_alone(self, writes: Writes, reads: Reads, version: int | None) -> int:
+        """Commit without an fsync to share (durability none/async): in turn, under _solo_lock.
+
+        Handing groups between threads costs more than a write this short (PERFORMANCE R10),
+        so nobody waits to gather a group.  But a committer that finds the lock taken queues
+        its commit before it waits: whoever holds the lock next writes everything queued by
+        then in its one write (:meth:`StoreLog.commit_all`), and the others find their
+        outcome when they get the lock in turn (flat combining).  The solo lock is also the
+        stats lock here (see __init__).
+        """
+        lock = self._solo_lock
+        waiting = self._waiting
+        if lock.acquire(False):  # (positional: no keyword parsing, R6)
+            try:
+                if not waiting:  # nobody queued: the usual, uncontended commit (R6, P1g)
+                    try:
+                        committed = self._log.commit(writes, reads, version, None)
+                    except RetryTransaction as e:
+                        self._count(e)
+                        raise
+                    self._commits += 1
+                    return committed
+                mine = _Queued(writes, reads, version)
+                waiting.append(mine)
+                self._write_waiting()
+            finally:
+                lock.release()
+        else:
+            mine = _Queued(writes, reads, version)
+            waiting.append(mine)  # before waiting: the holder, or the next, takes it along
+            with lock:
+                if mine.outcome is None:  # nobody took it: it is still queued
+                    self._write_waiting()
+        outcome = mine.outcome
+        if isinstance(outcome, int):
+            return outcome
+        assert outcome is not None
+        raise outcome
+
+    def _write_waiting(self) -> None:
+        """Write every queued commit in one store write and set their outcomes (the caller
+        holds _solo_lock)."""
+        waiting = self._waiting
+        group = [waiting.popleft() for _ in range(len(waiting))]
+        log = self._log
+        try:
+            if len(group) == 1 or not isinstance(log, StoreLog):
+                for item in group:
+                    try:
+                        item.outcome = log.commit(item.writes, item.reads, item.version, None)
+                    except RetryTransaction as e:
+                        item.outcome = e
+            else:
+                outcomes = log.commit_all(
+                    [(item.writes, item.reads, item.version) for item in group], None
+                )
+                for item, outcome in zip(group, outcomes, strict=True):
+                    item.outcome = outcome
+        except BaseException as e:
+            for item in group:
+                if item.outcome is None:
+                    item.outcome = e
+        for item in group:
+            self._count(None if isinstance(item.outcome, int) else item.outcome)
+
     def _count(self, error: BaseException | None) -> None:
         """Count one commit's outcome in :meth:`stats` (the caller holds ``_stats_lock``)."""
         if error is None:
@@ -432,21 +559,28 @@ class Database(Closeable):
         elif isinstance(error, RetryTransaction):
             self._too_old += 1
 
-    def _write_one(self, writes: Writes, reads: Reads, since: int | None) -> int:
-        """Validate and write one commit alone; return its version or raise why not."""
-        try:
-            version = self._log.commit(writes, reads, since, self._sync)
-        except RetryTransaction as e:
-            with self._stats_lock:
-                self._count(e)
-            raise
-        with self._stats_lock:
-            self._commits += 1
-        return version
-
     def _write_group(self, group: list[_Request]) -> None:
         """Validate the group's commits in order and write all that pass in one write."""
         log = self._log
+        if isinstance(log, StoreLog):  # straight through py-lmdb (PERFORMANCE R7)
+            try:
+                outcomes = log.commit_all(
+                    [(req.writes, req.reads, req.version) for req in group], self._sync
+                )
+            except BaseException as e:
+                for req in group:
+                    req.finish(e)
+                return
+            with self._stats_lock:
+                for outcome in outcomes:
+                    self._count(None if isinstance(outcome, int) else outcome)
+            for req, outcome in zip(group, outcomes, strict=True):
+                if isinstance(outcome, int):
+                    req.committed = outcome
+                    req.finish(None)
+                else:
+                    req.finish(outcome)
+            return
         pending: dict[int, Shape] = {}
 
         def write(batch: LogBatch) -> dict[int, BaseException]:
@@ -487,11 +621,14 @@ class Database(Closeable):
         """
         if not callable(fn):
             raise TypeError(f"fn must be callable, not {type(fn).__name__}")
-        _check_retries(retries)
+        if type(retries) is not int or retries < 0:  # the checker's call only when needed (R6)
+            _check_retries(retries)
         attempt = 0
         while True:
             attempt += 1
-            tx = self.transaction()
+            if self._closed:
+                raise StoreClosed("the database is closed")
+            tx = Transaction(self, False)  # self.transaction(), its checks made (R6)
             try:
                 result = fn(tx, *args, **kwargs)
                 tx.commit()

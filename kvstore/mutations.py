@@ -277,7 +277,8 @@ class Writes:
                 puts[key] = total.to_bytes(8, "big", signed=True)
             return
         removes = self.removes
-        if removes and removes.covers_key(key):
+        # (KeyRanges.__len__ would fold queued keys first just to say "not empty": R10.)
+        if (removes._ends or removes._pending) and removes.covers_key(key):
             return
         adjusts = self.adjusts
         adjusts[key] = wrap64(adjusts.get(key, 0) + amount)

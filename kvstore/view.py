@@ -22,7 +22,14 @@ from operator import eq, itemgetter, not_
 from threading import get_ident
 from typing import Any
 
-from kvstore.counters import check_amount, decode_counter, encode_counter, wrap64
+from kvstore.counters import (
+    MAX_AMOUNT,
+    MIN_AMOUNT,
+    check_amount,
+    decode_counter,
+    encode_counter,
+    wrap64,
+)
 from kvstore.errors import KVError, ReadOnlyError, StoreClosed
 from kvstore.keys import MAX_KEY_SIZE, check_bounds, check_key, check_value, key_after
 from kvstore.mutations import Mutations, Writes
@@ -317,11 +324,13 @@ class MutableView(DeltaKVStore):
         if type(value) is not bytes:
             value = check_value(value)
         with self._lock:
-            self._check_writable()
+            if self._closed or self._read_only or self._untracked:
+                self._check_writable()
             if self._open_iterators:
                 self._flush_iterators()
             self._writes.record_put(key, value)
-            self._changed()
+            if self._open_iterators:  # calls skipped when none is open (PERFORMANCE R6)
+                self._changed()
 
     def remove(self, key: bytes) -> None:
         key = check_key(key)
@@ -343,14 +352,18 @@ class MutableView(DeltaKVStore):
                 self._changed()
 
     def adjust_counter(self, key: bytes, amount: int) -> None:
-        key = check_key(key)
-        amount = check_amount(amount)
+        if type(key) is not bytes or len(key) > MAX_KEY_SIZE:
+            key = check_key(key)
+        if type(amount) is not int or not MIN_AMOUNT <= amount <= MAX_AMOUNT:
+            amount = check_amount(amount)
         with self._lock:
-            self._check_writable()
+            if self._closed or self._read_only or self._untracked:
+                self._check_writable()
             if self._open_iterators:
                 self._flush_iterators()
             self._writes.record_adjust(key, amount)
-            self._changed()
+            if self._open_iterators:  # calls skipped when none is open (PERFORMANCE P1g)
+                self._changed()
 
     def apply(self, mutations: Mutations) -> None:
         """Record ``mutations`` as if each were done here (removes, puts, adjusts).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from kvstore import (
     TransactionTooOld,
     Writes,
 )
-from kvstore.commitlog import LocalLog, Shape
+from kvstore.commitlog import ENTRY_PREFIX, CommitLog, LocalLog, LogBatch, Shape, entry_key
 
 _keys = st.binary(max_size=6)
 
@@ -288,3 +289,112 @@ def test_a_version_record_from_before_the_byte_bound_still_opens(tmp_path: Path)
         assert tx.committed_version == 6
         with db.transaction() as tx:
             assert tx.version == 6 and tx.get(b"a") == b"1"
+
+
+# -- several commits in one LMDB write (StoreLog.commit_all, PERFORMANCE R10) ------------------
+_few_keys = st.sampled_from([b"", b"a", b"b", b"c", b"d"])
+#: read?, keys read, puts, adjustments, removed ranges, extra puts
+_Spec = tuple[
+    bool, list[bytes], dict[bytes, bytes], dict[bytes, int], list[tuple[bytes, bytes]], int
+]
+_commit_specs = st.lists(
+    st.tuples(
+        st.booleans(),  # whether it read (at the starting snapshot) or is blind
+        st.lists(_few_keys, max_size=2),  # the keys it read
+        st.dictionaries(_few_keys, st.binary(max_size=3), max_size=3),  # puts
+        st.dictionaries(_few_keys, st.integers(-3, 3), max_size=2),  # adjustments
+        st.lists(st.tuples(_few_keys, _few_keys), max_size=1),  # removed ranges
+        st.integers(0, 9),  # extra puts: over FEW_KEYS takes the checked path
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+def _spec_commits(
+    specs: list[_Spec],
+    start: int,
+) -> list[tuple[Writes, Reads, int | None]]:
+    commits: list[tuple[Writes, Reads, int | None]] = []
+    for read, keys, puts, adjusts, removes, extra in specs:
+        writes = _writes_of(puts, {k: a for k, a in adjusts.items() if k not in puts}, removes)
+        for i in range(extra):
+            writes.record_put(b"x%d" % i, b"v")
+        reads = Reads()
+        for key in keys:
+            reads.add_key(key)
+        commits.append((writes, reads, start if read else None))
+    return commits
+
+
+def _logged(batch: LogBatch, after: int) -> list[tuple[bytes, list[object]]]:
+    """The log entries after version ``after``: key, and the shape's removes, puts, adjusts."""
+    return [
+        (key, [list(shape.remove_ranges()), list(shape.put_pairs()), list(shape.adjust_pairs())])
+        for key, raw in batch.meta_range(entry_key(after + 1), None)
+        if key.startswith(ENTRY_PREFIX)
+        for shape in [Shape.decode(raw[8:])]
+    ]
+
+
+@given(specs=_commit_specs)
+def test_commits_written_together_end_as_if_written_one_by_one(
+    specs: list[_Spec],
+) -> None:
+    """StoreLog.commit_all validates each commit against the log and the ones before it in
+    the same write: the outcomes, the data and the log match committing them one by one."""
+    import tempfile
+
+    from kvstore.backends.lmdblog import StoreLog
+
+    with tempfile.TemporaryDirectory() as root:
+        results = []
+        for together in (True, False):
+            with kvstore.open(f"{root}/{together}", durability="none") as db:
+                with db.transaction() as tx:
+                    for key in (b"", b"a", b"b", b"c", b"d"):
+                        tx.put(key, kvstore.KVStore.encode_counter(5))
+                start = db.stats().version
+                log = db._log
+                assert isinstance(log, StoreLog)
+                commits = _spec_commits(specs, start)
+                outcomes: list[object] = []
+                if together:
+                    outcomes = list(log.commit_all(commits, None))
+                else:
+                    for writes, reads, since in commits:
+                        try:
+                            outcomes.append(log.commit(writes, reads, since, None))
+                        except TransactionConflict as e:
+                            outcomes.append(e)
+                described = [
+                    o if isinstance(o, int) else (type(o), [str(c) for c in o.conflicts])  # type: ignore[attr-defined]
+                    for o in outcomes
+                ]
+                with db.transaction(read_only=True) as tx:
+                    data = list(tx.get_range())
+                entries = log.atomic(functools.partial(_logged, after=start), None)
+                results.append((described, data, entries))
+        assert results[0] == results[1]
+
+
+#: Writes of at most a few keys: one-key entries, which CommitLog.entry builds directly.
+_few_writes = st.builds(
+    _writes_of,
+    st.dictionaries(_keys, st.binary(max_size=4), max_size=2),
+    st.dictionaries(_keys, st.integers(-5, 5), max_size=2),
+    st.lists(st.tuples(_keys, _keys), max_size=1),
+)
+
+
+@given(writes=_few_writes)
+def test_an_entry_made_directly_is_the_shapes_encoding(writes: Writes) -> None:
+    """CommitLog.entry builds one-key entries without Shape.of (PERFORMANCE R6): the same
+    bytes, and a shape with the same keys."""
+    shape, encoded = CommitLog.entry(writes)
+    exact = Shape.of(writes)
+    assert encoded == exact.encode()
+    for got in (shape, Shape.decode(encoded)):
+        assert list(got.remove_ranges()) == list(exact.remove_ranges())
+        assert list(got.put_pairs()) == list(exact.put_pairs())
+        assert list(got.adjust_pairs()) == list(exact.adjust_pairs())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -368,10 +370,130 @@ def test_concurrent_committers_each_get_their_outcome(shared: Target) -> None:
         assert stats.commits == len(ok)
 
 
+def _store_writes(db: Database) -> int:
+    """How many write transactions the LMDB environment has committed (0 for other stores)."""
+    store = db.store
+    if isinstance(store, kvstore.LMDBStore):
+        return int(store._shared.env.info()["last_txnid"])
+    return 0
+
+
+@pytest.mark.parametrize("store", ["lmdb", "memory"])
+def test_commits_queued_behind_a_busy_committer_are_written_together(
+    tmp_path: Path, store: str
+) -> None:
+    """Durability none: committers that find the solo lock taken queue their commits, and the
+    next holder writes them all at once (PERFORMANCE R10), each validated after the ones
+    before it: of two that read and write one key, the second conflicts."""
+    path = str(tmp_path / "db") if store == "lmdb" else None
+    with kvstore.open(path, durability="none") as db:
+        with db.transaction() as tx:
+            tx.put(b"k", b"0")
+            tx.put(b"n", encode_counter(0))
+        outcomes: dict[str, object] = {}
+        txs: dict[str, Transaction] = {}
+        for name in ("first", "second"):  # both read k at the same version
+            txs[name] = db.transaction()
+            txs[name].get(b"k")
+            txs[name].put(b"k", name.encode())
+        txs["blind"] = db.transaction()
+        txs["blind"].adjust_counter(b"n", 5)
+
+        def commit(name: str) -> None:
+            try:
+                txs[name].commit()
+                outcomes[name] = txs[name].committed_version
+            except TransactionConflict as e:
+                outcomes[name] = e
+
+        before = db.stats()
+        writes_before = _store_writes(db)
+        threads: list[threading.Thread] = []
+        with db._solo_lock:  # a committer is busy: everyone after it queues
+            for name in ("first", "second", "blind"):
+                threads.append(threading.Thread(target=commit, args=(name,)))
+                threads[-1].start()
+                while len(db._waiting) < len(threads):  # queued in this order
+                    time.sleep(0.001)
+        for t in threads:
+            t.join()
+        after = db.stats()
+        if store == "lmdb":  # one LMDB write transaction for the three
+            assert _store_writes(db) == writes_before + 1
+        assert outcomes["first"] == before.version + 1
+        assert isinstance(outcomes["second"], TransactionConflict)
+        assert outcomes["blind"] == before.version + 2
+        assert (after.commits - before.commits, after.conflicts - before.conflicts) == (2, 1)
+        assert after.version == before.version + 2
+        with db.transaction() as tx:
+            assert tx.get(b"k") == b"first"
+            assert decode_counter(tx.get(b"n") or b"") == 5
+        assert not db._waiting
+
+
+@pytest.mark.parametrize("store", ["lmdb", "memory"])
+def test_a_group_commit_validates_each_commit_after_the_ones_before(
+    tmp_path: Path, store: str
+) -> None:
+    """Durability sync: a leader writes its group in one write (for LMDB, StoreLog.commit_all,
+    PERFORMANCE R7); of two commits that read and write one key, the second conflicts."""
+    from kvstore.database import _Request
+
+    path = str(tmp_path / "db") if store == "lmdb" else None
+    with kvstore.open(path, durability="sync") as db:
+        with db.transaction() as tx:
+            tx.put(b"k", b"0")
+        start = db.stats().version
+        group = []
+        for name in (b"first", b"second", b"blind"):
+            writes, reads = Writes(), kvstore.Reads()
+            if name == b"blind":
+                writes.record_adjust(b"n", 1)
+                group.append(_Request(writes, reads, None))
+            else:
+                reads.add_key(b"k")
+                writes.record_put(b"k", name)
+                group.append(_Request(writes, reads, start))
+        writes_before = _store_writes(db)
+        db._write_group(group)
+        for request in group:
+            request.wait()
+        assert [r.committed for r in group if r.error is None] == [start + 1, start + 2]
+        assert group[0].error is None and group[2].error is None
+        assert isinstance(group[1].error, TransactionConflict)
+        if store == "lmdb":
+            assert _store_writes(db) == writes_before + 1
+        stats = db.stats()
+        assert (stats.commits, stats.conflicts, stats.version) == (3, 1, start + 2)
+        with db.transaction() as tx:
+            assert tx.get(b"k") == b"first"
+
+
 # -- serializability checker (tests/serializability.py) ----------------------------------------
 def _process_worker(target: Target, seed: int, n: int, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
     with _open(target) as db:
         queue.put(run_workers(None, db, seed, n))
+
+
+def _run_in_threads(
+    db: Database, seeds: Iterable[int], n: int
+) -> list[tuple[int, dict[str, object], bytes]]:
+    """Run ``n`` random transactions in one thread per seed (tests/serializability.py); the
+    commits of all of them."""
+    history: list[tuple[int, dict[str, object], bytes]] = []
+    lock = threading.Lock()
+
+    def worker(seed: int) -> None:
+        h = run_workers(None, db, seed, n)
+        with lock:
+            history.extend(h)
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in seeds]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return history
 
 
 @pytest.mark.slow
@@ -387,20 +509,8 @@ def test_serializable_across_threads_and_processes(shared: Target) -> None:
     ]
     for p in procs:
         p.start()
-    history: list[tuple[int, dict[str, object], bytes]] = []
     with _open(shared) as db:
-        lock = threading.Lock()
-
-        def thread_worker(seed: int) -> None:
-            h = run_workers(None, db, seed, 60)
-            with lock:
-                history.extend(h)
-
-        threads = [threading.Thread(target=thread_worker, args=(i,)) for i in range(3)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        history = _run_in_threads(db, range(3), 60)
         for _ in procs:
             history.extend(queue.get(timeout=120))
         for p in procs:
@@ -412,6 +522,26 @@ def test_serializable_across_threads_and_processes(shared: Target) -> None:
     check_history(history, final)
     ops = sum(1 for _, obs, _ in history if not obs)
     assert decode_counter(final[b"ops"]) == ops
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_serializable_when_contended_commits_are_written_together(
+    tmp_path: Path, seed: int
+) -> None:
+    """Durability none, 4 threads on a few accounts: commits that find another being written
+    queue and go together in the next write (PERFORMANCE R10); the history stays
+    serializable in commit order."""
+    with kvstore.open(tmp_path / "db", durability="none") as db:
+        with db.transaction() as tx:
+            for a in ACCOUNTS:
+                tx.put(a, encode_counter(START))
+            tx.put(b"ops", encode_counter(0))
+        history = _run_in_threads(db, [seed * 10 + n for n in range(4)], 150)
+        with db.transaction() as tx:
+            final = dict(tx.get_range())
+    assert len(history) == 4 * 150
+    check_history(history, final)
+    assert decode_counter(final[b"ops"]) == sum(1 for _, obs, _ in history if not obs)
 
 
 def _counter_worker(target: Target, n: int) -> None:
