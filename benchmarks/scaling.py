@@ -99,7 +99,7 @@ def format_scaling(points: Sequence[ScalePoint]) -> str:
 
 
 def _plot_peers(ax: Any, rows: Sequence[Result], formatter: Any) -> None:
-    """Grouped bars: every store's rate in each peer row (P-set, P-get), log scale."""
+    """Grouped bars: every store's rate in each peer row (P1a-g, P-set, P-get), log scale."""
     names: list[str] = []
     for r in rows:
         assert r.measurement is not None
@@ -131,7 +131,7 @@ def _plot_peers(ax: Any, rows: Sequence[Result], formatter: Any) -> None:
     ax.set_xlim(10 ** math.floor(math.log10(lowest) - 0.5), ax.get_xlim()[1] * 4)
     ax.xaxis.set_major_formatter(formatter(lambda x, _: f"{x:,.0f}"))
     ax.set_xlabel("operations per second (higher is better; log scale)")
-    ax.set_title("PersiDict against its peers")
+    ax.set_title("Database and PersiDict against their peers")
     ax.legend(loc="upper right", fontsize="small")
 
 
@@ -147,7 +147,13 @@ def plot(results: Sequence[Result], points: Sequence[ScalePoint], path: Path = P
         return "matplotlib is not installed: no plot (pip install matplotlib to get one)"
 
     ratio_rows = [r for r in results if r.ratio is not None and r.target.ratio is not None]
-    peer_rows = [r for r in results if r.measurement is not None and r.measurement.figures]
+    # The peer rows (P1a-g, P-set, P-get): every store's rate in ops/s.  Other rows' figures
+    # (L1b's variants, L3p's sides, L4's flat-out ratio) are in their own units.
+    peer_rows = [
+        r
+        for r in results
+        if r.id.startswith("P") and r.measurement is not None and r.measurement.figures
+    ]
     widths = [1.15, 1.0, 0.75] if peer_rows else [1.0, 1.0]
     fig, axes = plt.subplots(
         1, len(widths), figsize=(6.5 * sum(widths), 6), gridspec_kw={"width_ratios": widths}
