@@ -537,6 +537,14 @@ class CommitLog(Generic[S]):
         if self.trim_due():
             self._trim(batch, version)
 
+    def trim_next(self, size: int) -> bool:
+        """Whether the next commit, appending ``size`` bytes of log, will be due to trim
+        (:meth:`trim_due` then); counts nothing."""
+        return (
+            self._commits_since_trim + 1 >= _TRIM_EVERY
+            or self._appended + size - self._dropped > self.keep_bytes
+        )
+
     def trim_due(self) -> bool:
         """Count one commit; whether :meth:`trim` should look now (see there)."""
         self._commits_since_trim += 1

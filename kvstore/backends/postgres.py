@@ -53,7 +53,7 @@ except ImportError as _e:  # pragma: no cover - depends on the installed extras
         "pip install 'kvstore-delta[postgres]'"
     ) from _e
 
-from kvstore.commitlog import _TRIM_EVERY, ENTRY_PREFIX, CommitLog, LogBatch, entry_key, version_of
+from kvstore.commitlog import ENTRY_PREFIX, CommitLog, LogBatch, entry_key, version_of
 from kvstore.commitlog import VERSION_KEY as _VERSION_KEY
 from kvstore.counters import check_amount, wrap64
 from kvstore.errors import CommitUnknown, StoreClosed, StoreUnavailable
@@ -1301,8 +1301,7 @@ class PostgresLog(CommitLog["PostgresStore"]):
             or len(rows[0]) > _FAST_ITEMS  # a coarsened shape has few rows: count the writes
             or dict.__len__(writes.puts) + dict.__len__(writes.adjusts) > _FAST_ITEMS
             or sum(map(len, dict.values(writes.puts))) > _FAST_BYTES
-            or self._commits_since_trim + 1 >= _TRIM_EVERY
-            or self._appended + size - self._dropped > self.keep_bytes
+            or self.trim_next(size)
         ):
             return self._validated_commit(writes, reads, since, sync)
         guard = (entry_key(since + 1), self.keep_bytes, read_los, read_his, since)
