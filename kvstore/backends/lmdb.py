@@ -456,7 +456,12 @@ def _check_structure(path: str, env: lmdb.Environment) -> str:
     try:
         psize = env.stat()["psize"]
         for _attempt in range(100):
-            with env.begin() as txn:
+            try:
+                txn = env.begin()
+            except lmdb.MapResizedError:  # another process grew the map: adopt its size
+                env.set_mapsize(0)
+                continue
+            with txn:
                 txnid = txn.id()
                 before = stamp(data, txnid)
                 if vouched(path, before):

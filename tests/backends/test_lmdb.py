@@ -32,6 +32,8 @@ from kvstore.backends.lmdb import (
     LMDBSnapshot,
     LMDBStore,
     _check_data_file,
+    _check_structure,
+    _open_lmdb,
 )
 from kvstore.errors import (
     CorruptData,
@@ -756,6 +758,31 @@ def test_the_open_check_never_calls_a_file_growing_in_another_process_short(
         stop.set()
         writer.join(60)
     assert writer.exitcode == 0 and checks > 100
+
+
+def _grow_map(path: str, megabytes: int) -> None:
+    with LMDBStore(path, sync=False) as store:
+        for i in range(megabytes * 16):
+            store.put(i.to_bytes(8, "big"), os.urandom(65536))
+
+
+def test_the_open_check_adopts_a_map_another_process_grew_meanwhile(tmp_path: Path) -> None:
+    """Between LMDB's open and the structure check's first read, another process may grow
+    the map past the size this one opened with (MDB_MAP_RESIZED): the check adopts it."""
+    path = str(tmp_path / "db")
+    LMDBStore(path).close()
+    env = _open_lmdb(path, 64 * 1024, sync=False, readonly=False)
+    ctx = multiprocessing.get_context("spawn")
+    grower = ctx.Process(target=_grow_map, args=(path, 8))
+    grower.start()
+    grower.join(60)
+    assert grower.exitcode == 0
+    try:
+        _check_structure(path, env)
+        with env.begin() as txn:
+            assert txn.stat(env.open_db(b"data", txn=txn))["entries"] == 128
+    finally:
+        env.close()
 
 
 def test_same_path_twice_in_one_process_shares_the_environment(tmp_path: Path) -> None:
