@@ -383,7 +383,15 @@ def _update_for(g: _Graph, changes: Changes, batch: int) -> _Update:
                 else:
                     at = bisect.bisect_left(prev, source_id, key=name_of)
                     new_sources[t] = (*prev[:at], source, *prev[at:])
-    concepts = {number(cid): record for cid, record in changes.concepts.items()}
+    concepts: dict[int, ConceptRecord] = {}
+    add_name, get_number = names.append, numbers.get
+    for cid, record in changes.concepts.items():
+        n = get_number(cid)
+        if n is None:  # ids.number, inlined: every concept of a batch comes here (L2)
+            n = len(names)
+            add_name(cid)
+            numbers[cid] = n
+        concepts[n] = record
     return _Update(concepts, new_edges, new_targets, new_sources, count, batch)
 
 
