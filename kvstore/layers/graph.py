@@ -338,6 +338,7 @@ def _update_for(g: _Graph, changes: Changes, batch: int) -> _Update:
     count = g.edge_count
     get_edges, get_targets, get_sources = g.edges.get, g.targets.get, g.sources.get
     name_of = names.__getitem__
+    add_name, get_number = names.append, numbers.get
     for source_id, written in changes.edges.items():
         records: tuple[EdgeRecord, ...]
         if len(written) == 1:
@@ -346,9 +347,11 @@ def _update_for(g: _Graph, changes: Changes, batch: int) -> _Update:
         else:
             records = tuple(sorted(written.values()))
         old: tuple[EdgeRecord, ...]
-        known_source = numbers.get(source_id)
+        known_source = get_number(source_id)
         if known_source is None:  # an id met now has no associations: no lookup to learn that
-            source, old = number(source_id), ()
+            source, old = len(names), ()
+            add_name(source_id)  # ids.number, inlined (L4: a burst's ids are new)
+            numbers[source_id] = source
         else:
             source, old = known_source, get_edges(known_source, ())
         if not old:
@@ -384,14 +387,13 @@ def _update_for(g: _Graph, changes: Changes, batch: int) -> _Update:
                     at = bisect.bisect_left(prev, source_id, key=name_of)
                     new_sources[t] = (*prev[:at], source, *prev[at:])
     concepts: dict[int, ConceptRecord] = {}
-    add_name, get_number = names.append, numbers.get
-    for cid, record in changes.concepts.items():
+    for cid, concept in changes.concepts.items():
         n = get_number(cid)
         if n is None:  # ids.number, inlined: every concept of a batch comes here (L2)
             n = len(names)
             add_name(cid)
             numbers[cid] = n
-        concepts[n] = record
+        concepts[n] = concept
     return _Update(concepts, new_edges, new_targets, new_sources, count, batch)
 
 
