@@ -72,7 +72,9 @@ class _Model:
 
 def _check(g: _Graph, model: _Model) -> None:
     ids = g.ids
-    assert [ids.numbers[name] for name in ids.names] == list(range(len(ids.names)))
+    assert list(ids.names) == list(range(len(ids.names)))
+    assert all(ids.numbers[name] == n for n, name in ids.names.items())
+    assert len(ids.numbers) == len(ids.names)
     names, numbers = ids.names, ids.numbers
     assert {names[n]: r for n, r in g.concepts.items()} == model.concepts
     for i in range(16):
