@@ -12,6 +12,7 @@ from kvstore.layers.graph import (
     _copy_graph,
     _Graph,
     _Ids,
+    _targets_of,
     _two_sided_bfs,
     _update_for,
 )
@@ -81,8 +82,10 @@ def _check(g: _Graph, model: _Model) -> None:
         x = cid(i)
         n = numbers.get(x, -1)
         assert list(g.edges.get(n, ())) == sorted(model.edges.get(x, {}).values())
-        assert [names[t] for t in g.targets.get(n, ())] == model.targets(x)
-        assert [names[s] for s in g.sources.get(n, ())] == model.sources(x)
+        assert [names[t] for t in _targets_of(g, n)] == model.targets(x)
+        assert [names[s] for s in (g.sources[n] if n >= 0 else ())] == model.sources(x)
+    # An entry for every number given out, none for the others
+    assert len(g.targets) == len(g.sources) == len(names)
     assert g.edge_count == sum(map(len, model.edges.values()))
 
 
@@ -94,7 +97,7 @@ def test_followed_batches_keep_both_copies_equal_to_the_model(
     """Batches applied one by one, or several merged as a follower reads them, to both copies."""
     model = _Model()
     plane: LeftRight[_Graph, object] = LeftRight(
-        _Graph(_Ids(), {}, {}, {}, {}, 0, 0), copy=_copy_graph, apply=_apply_update
+        _Graph(_Ids(), {}, {}, [], [], 0, 0), copy=_copy_graph, apply=_apply_update
     )
     pending: Changes | None = None
     number = 0
@@ -125,7 +128,7 @@ def test_search_on_numbers_finds_a_shortest_path(
     edges: list[tuple[int, int]], data: st.DataObject
 ) -> None:
     model = _Model()
-    g = _Graph(_Ids(), {}, {}, {}, {}, 0, 0)
+    g = _Graph(_Ids(), {}, {}, [], [], 0, 0)
     _apply_update(g, _update_for(g, model.batch([("a", x, y, "semantic") for x, y in edges]), 1))
     start, end = data.draw(st.integers(0, 15)), data.draw(st.integers(0, 15))
     # Breadth-first distances in the model
