@@ -186,13 +186,14 @@ def _check_timeout(value: object) -> float | None:
 
 
 # --- values the garbage collector need not traverse (PERFORMANCE L4) ----------------------
-# The plane's values are tuples of ints, bytes, str and floats: they can never be part of a
+# The plane's records are tuples of ints, bytes, str and floats: they can never be part of a
 # reference cycle, and CPython stops tracking such a tuple at its first collection.  But a
 # dict re-tracks itself when a tracked value enters it, so every batch put the plane's big
-# dicts back in the collector's view, and each full collection then visited every entry of
-# all eight (~25 ms at 50k ids, several times a second in a reader process following a write
-# burst).  Untracking each value before it enters the plane keeps the dicts out of the
-# collector's view once a full collection has untracked them, as CPython would.
+# dicts back in the collector's view: the young collections that followed visited every
+# entry, and so did each full collection (with the adjacency in dicts too, ~25 ms at 50k ids,
+# several times a second in a reader process following a write burst).  Untracking each
+# record before it enters the plane keeps the dicts out of the collector's view once a full
+# collection has untracked them, as CPython would.
 def _gc_untracker() -> Callable[[int], None] | None:
     """``PyObject_GC_UnTrack`` called with an object's ``id()``; None where unavailable.
 
@@ -238,10 +239,10 @@ class _Ids:
     id, ``numbers[id]`` its number.  Only ever grows, so both copies of the graph share it.
 
     The copies key everything by number.  Numbers given out one after another fill a dict's
-    table in order, so a batch of new ids changes a few adjacent cache lines of each table,
-    not one random line per id and table; that is most of what a reader process's follower
-    costs it in a write burst, whose caches it shares (PERFORMANCE L4).  Searches hash and
-    compare ints, not 16-byte strings (L3).
+    table (or a list) in order, so a batch of new ids changes a few adjacent cache lines of
+    each, not one random line per id and table: publishing a batch in a reader process that
+    follows a write burst went from ~280 to ~90 us (PERFORMANCE L4).  Searches index lists
+    by int, not dicts by 16-byte strings (L3).
 
     A number reaches readers only through a published copy, which holds nothing about a
     number given out after it: a reader that finds a newer id here finds no concept and no
@@ -275,7 +276,7 @@ class _Graph:
     if none) for every number given out before the copy's last change: a search touches 8
     bytes of each list per id instead of a dict's 24-byte entry and its index, so both
     copies' lists stay in the cache of a reader that switches copy at every batch it follows
-    (PERFORMANCE L4: alternating copies every ~10 ms cost a search ~9% with dicts).
+    (PERFORMANCE L4: alternating copies every ~10 ms cost a search 6-9% with dicts).
     """
 
     ids: _Ids
@@ -448,7 +449,7 @@ def _update_for(g: _Graph, changes: Changes, batch: int) -> _Update:
             names[n] = cid
             numbers[cid] = n
         concepts[n] = concept
-    # The adjacency lists are always tracked, so their values may be (the GC untracks them)
+    # Only the dicts' values: lists are always tracked, whatever they hold
     _untrack_values(concepts, new_edges)
     return _Update(concepts, new_edges, new_targets, new_sources, count, batch, len(names))
 
