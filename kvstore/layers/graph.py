@@ -30,12 +30,14 @@ import array
 import bisect
 import collections
 import enum
+import gc
 import itertools
 import math
 import os
+import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
 import attrs
@@ -183,21 +185,105 @@ def _check_timeout(value: object) -> float | None:
 # --- the snapshot ------------------------------------------------------------------------
 
 
+# --- values the garbage collector need not traverse (PERFORMANCE L4) ----------------------
+# The plane's records are tuples of ints, bytes, str and floats: they can never be part of a
+# reference cycle, and CPython stops tracking such a tuple at its first collection.  But a
+# dict re-tracks itself when a tracked value enters it, so every batch put the plane's big
+# dicts back in the collector's view: the young collections that followed visited every
+# entry, and so did each full collection (with the adjacency in dicts too, ~25 ms at 50k ids,
+# several times a second in a reader process following a write burst).  Untracking each
+# record before it enters the plane keeps the dicts out of the collector's view once a full
+# collection has untracked them, as CPython would.
+def _gc_untracker() -> Callable[[int], None] | None:
+    """``PyObject_GC_UnTrack`` called with an object's ``id()``; None where unavailable.
+
+    Only on CPython (where ``id()`` is the object's address), called through ``ctypes``
+    without releasing the GIL (``PYFUNCTYPE``), and only once a probe tuple is seen untracked.
+    """
+    if sys.implementation.name != "cpython":
+        return None
+    try:
+        import ctypes
+
+        address = ctypes.cast(ctypes.pythonapi.PyObject_GC_UnTrack, ctypes.c_void_p).value
+        if not address:
+            return None
+        untrack: Callable[[int], None] = ctypes.PYFUNCTYPE(None, ctypes.c_void_p)(address)
+        probe = tuple([b"probe", 1.0])
+        untrack(id(probe))
+        if gc.is_tracked(probe):
+            return None
+    except Exception:  # no ctypes, no pythonapi: values stay tracked, nothing else changes
+        return None
+    return untrack
+
+
+_untrack = _gc_untracker()
+
+
+def _untrack_values(*maps: dict[int, tuple[Any, ...]]) -> None:
+    """Untrack the values of ``maps``: tuples of atomic items only (see above)."""
+    if _untrack is not None:
+        for values in maps:
+            collections.deque(map(_untrack, map(id, values.values())), 0)
+
+
 def _decode_vector(raw: bytes | None) -> tuple[float, ...] | None:
     if raw is None:
         return None
     return tuple(array.array("f", raw))
 
 
+class _Ids:
+    """Every id the graph has met, numbered in the order it met them: ``names[number]`` is the
+    id, ``numbers[id]`` its number.  Only ever grows, so both copies of the graph share it.
+
+    The copies key everything by number.  Numbers given out one after another fill a dict's
+    table (or a list) in order, so a batch of new ids changes a few adjacent cache lines of
+    each, not one random line per id and table: publishing a batch in a reader process that
+    follows a write burst went from ~280 to ~90 us (PERFORMANCE L4).  Searches index lists
+    by int, not dicts by 16-byte strings (L3).
+
+    A number reaches readers only through a published copy, which holds nothing about a
+    number given out after it: a reader that finds a newer id here finds no concept and no
+    association for it, as if it were not here.
+    """
+
+    __slots__ = ("names", "numbers")
+
+    def __init__(self) -> None:
+        self.numbers: dict[bytes, int] = {}
+        # A dict, not a list: one of atomic items the collector never traverses (see above)
+        self.names: dict[int, bytes] = {}
+
+    def number(self, name: bytes) -> int:
+        """``name``'s number, given out now if it has none (the writer's thread only)."""
+        n = self.numbers.get(name)
+        if n is None:
+            n = len(self.names)
+            self.names[n] = name  # before the number: whoever finds it finds the name
+            self.numbers[name] = n
+        return n
+
+
 @attrs.define(eq=False)
 class _Graph:
     """One copy of the published graph, as :class:`~kvstore.layers.leftright.LeftRight`
-    keeps two: changed in place, and only while no reader is inside it."""
+    keeps two: changed in place, and only while no reader is inside it.  Keyed by the
+    numbers of :class:`_Ids`, which both copies share.
 
-    concepts: dict[bytes, ConceptRecord]
-    edges: dict[bytes, tuple[EdgeRecord, ...]]  # outgoing, sorted by position
-    targets: dict[bytes, tuple[bytes, ...]]  # distinct targets, first-learned order
-    sources: dict[bytes, tuple[bytes, ...]]  # reverse adjacency, for two-sided searches
+    The adjacency ``find_path`` searches is two lists indexed by number, with an entry (``()``
+    if none) for every number given out before the copy's last change: a search touches 8
+    bytes of each list per id instead of a dict's 24-byte entry and its index, so both
+    copies' lists stay in the cache of a reader that switches copy at every batch it follows
+    (PERFORMANCE L4: alternating copies every ~10 ms cost a search 6-9% with dicts).
+    """
+
+    ids: _Ids
+    concepts: dict[int, ConceptRecord]
+    edges: dict[int, tuple[EdgeRecord, ...]]  # outgoing, sorted by position
+    targets: list[tuple[int, ...]]  # distinct targets, first-learned order
+    sources: list[tuple[int, ...]]  # reverse adjacency, sorted by id, for two-sided searches
     edge_count: int
     batch: int
 
@@ -206,31 +292,42 @@ class _Graph:
 class _Update:
     """What one publication changes: the new value of every key it touches, and the counts."""
 
-    concepts: dict[bytes, ConceptRecord]
-    edges: dict[bytes, tuple[EdgeRecord, ...]]
-    targets: dict[bytes, tuple[bytes, ...]]
-    sources: dict[bytes, tuple[bytes, ...]]
+    concepts: dict[int, ConceptRecord]
+    edges: dict[int, tuple[EdgeRecord, ...]]
+    targets: dict[int, tuple[int, ...]]
+    sources: dict[int, tuple[int, ...]]
     edge_count: int
     batch: int
+    size: int  # numbers given out: the adjacency lists' length
 
 
 def _copy_graph(g: _Graph) -> _Graph:
     return _Graph(
-        g.concepts.copy(), g.edges.copy(), g.targets.copy(), g.sources.copy(), g.edge_count, g.batch
+        g.ids,
+        g.concepts.copy(),
+        g.edges.copy(),
+        g.targets.copy(),
+        g.sources.copy(),
+        g.edge_count,
+        g.batch,
     )
 
 
 def _apply_update(g: _Graph, u: _Update) -> None:
     g.concepts.update(u.concepts)
     g.edges.update(u.edges)
-    g.targets.update(u.targets)
-    g.sources.update(u.sources)
+    for adjacency, changed in ((g.targets, u.targets), (g.sources, u.sources)):
+        if (grow := u.size - len(adjacency)) > 0:
+            adjacency += itertools.repeat((), grow)
+        # adjacency[n] = value for each, at C speed
+        collections.deque(map(adjacency.__setitem__, changed.keys(), changed.values()), 0)
     g.edge_count = u.edge_count
     g.batch = u.batch
 
 
-def _distinct_targets(records: Iterable[EdgeRecord]) -> tuple[bytes, ...]:
-    return tuple(dict.fromkeys(r[1] for r in records))
+def _distinct_targets(records: Iterable[EdgeRecord], ids: _Ids) -> tuple[int, ...]:
+    number = ids.number
+    return tuple(dict.fromkeys(number(r[1]) for r in records))
 
 
 def _read_head(store: KVStore) -> int:
@@ -238,38 +335,40 @@ def _read_head(store: KVStore) -> int:
     return 0 if raw is None else int(tuple_layer.unpack(raw)[0])
 
 
-def _load_all(store: KVStore) -> _Graph:
-    """The whole graph read from the store (on open, or when the change records fall short)."""
+def _load_all(store: KVStore, ids: _Ids) -> _Graph:
+    """The whole graph read from the store (on open, or when the change records fall short),
+    numbering the ids it meets in ``ids``."""
     batch = _read_head(store)
-    concepts: dict[bytes, ConceptRecord] = {}
+    number = ids.number
+    concepts: dict[int, ConceptRecord] = {}
     cs = _ROOT.subspace(("c",))
     with store.get_range(cs.range().min_key, cs.range().max_key) as pairs:
         for pair in pairs:
             (cid,) = cs.unpack(pair.key)
             content, vector, strength, confidence, created = tuple_layer.unpack(pair.value)
-            concepts[cid] = (content, vector, strength, confidence, created)
-    grouped: dict[bytes, list[EdgeRecord]] = collections.defaultdict(list)
+            concepts[number(cid)] = (content, vector, strength, confidence, created)
+    grouped: dict[int, list[EdgeRecord]] = collections.defaultdict(list)
     a = _ROOT.subspace(("a",))
     with store.get_range(a.range().min_key, a.range().max_key) as pairs:
         for pair in pairs:
             source, position, target, assoc_type = a.unpack(pair.key)
             confidence, weight, created = tuple_layer.unpack(pair.value)
-            grouped[source].append((position, target, assoc_type, confidence, weight, created))
+            grouped[number(source)].append(
+                (position, target, assoc_type, confidence, weight, created)
+            )
     edges = {s: tuple(v) for s, v in grouped.items()}  # key order is position order
-    targets = {s: _distinct_targets(v) for s, v in edges.items()}
+    targets: list[tuple[int, ...]] = [()] * len(ids.names)
     # Sources in key order, so each target's sources are sorted by id (as _update_for keeps them)
-    reverse: dict[bytes, list[bytes]] = collections.defaultdict(list)
-    for source, ts in targets.items():
+    reverse: dict[int, list[int]] = collections.defaultdict(list)
+    for source, records in edges.items():
+        targets[source] = ts = _distinct_targets(records, ids)
         for t in ts:
             reverse[t].append(source)
-    return _Graph(
-        concepts,
-        edges,
-        targets,
-        {t: tuple(v) for t, v in reverse.items()},
-        sum(map(len, edges.values())),
-        batch,
-    )
+    targets += itertools.repeat((), len(ids.names) - len(targets))  # targets numbered just now
+    sources: list[tuple[int, ...]] = [()] * len(ids.names)
+    for t, v in reverse.items():
+        sources[t] = tuple(v)
+    return _Graph(ids, concepts, edges, targets, sources, sum(map(len, edges.values())), batch)
 
 
 def _update_for(g: _Graph, changes: Changes, batch: int) -> _Update:
@@ -285,25 +384,40 @@ def _update_for(g: _Graph, changes: Changes, batch: int) -> _Update:
     equally short paths by that order, so an instance that follows batches must hold the
     same order as one that loads the graph afresh.
     """
-    new_edges: dict[bytes, tuple[EdgeRecord, ...]] = {}
-    new_targets: dict[bytes, tuple[bytes, ...]] = {}
-    new_sources: dict[bytes, tuple[bytes, ...]] = {}
+    ids = g.ids
+    number, numbers, names = ids.number, ids.numbers, ids.names
+    new_edges: dict[int, tuple[EdgeRecord, ...]] = {}
+    new_targets: dict[int, tuple[int, ...]] = {}
+    new_sources: dict[int, tuple[int, ...]] = {}
     count = g.edge_count
-    get_edges, get_targets, get_sources = g.edges.get, g.targets.get, g.sources.get
-    for source, written in changes.edges.items():
-        old = get_edges(source, ())
+    get_edges, targets, sources = g.edges.get, g.targets, g.sources
+    known_ids = len(sources)  # numbers from here on are new since g's last change
+    name_of = names.__getitem__
+    get_number = numbers.get
+    for source_id, written in changes.edges.items():
         records: tuple[EdgeRecord, ...]
         if len(written) == 1:
             (record,) = written.values()
             records = (record,)
         else:
             records = tuple(sorted(written.values()))
-        old_targets = get_targets(source, ())
+        old: tuple[EdgeRecord, ...]
+        known_source = get_number(source_id)
+        if known_source is None:  # an id met now has no associations: no lookup to learn that
+            source, old = len(names), ()
+            names[source] = source_id  # ids.number, inlined (L4: a burst's ids are new)
+            numbers[source_id] = source
+        else:
+            source, old = known_source, get_edges(known_source, ())
         if not old:
             # A new source, the common case of a burst (L4): its targets are all new
-            distinct = (records[0][1],) if len(records) == 1 else _distinct_targets(records)
-            fresh: Iterable[bytes] = distinct
+            old_targets: tuple[int, ...] = ()
+            distinct = (
+                (number(records[0][1]),) if len(records) == 1 else _distinct_targets(records, ids)
+            )
+            fresh: Iterable[int] = distinct
         else:
+            old_targets = targets[source]
             if records[0][0] > old[-1][0]:
                 # All after the old ones, so none replaces one (a replacement keeps its place)
                 records = old + records
@@ -311,7 +425,7 @@ def _update_for(g: _Graph, changes: Changes, batch: int) -> _Update:
                 merged = {(r[1], r[2]): r for r in old}
                 merged.update(written)
                 records = tuple(sorted(merged.values()))
-            distinct = _distinct_targets(records)
+            distinct = _distinct_targets(records, ids)
             known = set(old_targets)
             fresh = [t for t in distinct if t not in known]
         count += len(records) - len(old)
@@ -321,10 +435,23 @@ def _update_for(g: _Graph, changes: Changes, batch: int) -> _Update:
             for t in fresh:
                 prev = new_sources.get(t)
                 if prev is None:
-                    prev = get_sources(t, ())
-                at = bisect.bisect_left(prev, source)
-                new_sources[t] = (*prev[:at], source, *prev[at:])
-    return _Update(changes.concepts, new_edges, new_targets, new_sources, count, batch)
+                    prev = sources[t] if t < known_ids else ()
+                if not prev:
+                    new_sources[t] = (source,)
+                else:
+                    at = bisect.bisect_left(prev, source_id, key=name_of)
+                    new_sources[t] = (*prev[:at], source, *prev[at:])
+    concepts: dict[int, ConceptRecord] = {}
+    for cid, concept in changes.concepts.items():
+        n = get_number(cid)
+        if n is None:  # ids.number, inlined: every concept of a batch comes here (L2)
+            n = len(names)
+            names[n] = cid
+            numbers[cid] = n
+        concepts[n] = concept
+    # Only the dicts' values: lists are always tracked, whatever they hold
+    _untrack_values(concepts, new_edges)
+    return _Update(concepts, new_edges, new_targets, new_sources, count, batch, len(names))
 
 
 def _refresh(g: _Graph, store: KVStore) -> _Update | _Graph | None:
@@ -334,14 +461,14 @@ def _refresh(g: _Graph, store: KVStore) -> _Update | _Graph | None:
     if head == g.batch:
         return None
     if not g.batch < head <= g.batch + _KEEP_BATCHES:
-        return _load_all(store)
+        return _load_all(store, g.ids)
     changes: Changes | None = None
     seen = g.batch
     with store.get_range(_CHANGES.pack((g.batch + 1,)), _CHANGES.pack((head + 1,))) as pairs:
         for pair in pairs:
             (number,) = _CHANGES.unpack(pair.key)
             if number != seen + 1:  # a record left the store: start over
-                return _load_all(store)
+                return _load_all(store, g.ids)
             seen = number
             record = Changes.decode(pair.value)
             if changes is None:
@@ -349,7 +476,7 @@ def _refresh(g: _Graph, store: KVStore) -> _Update | _Graph | None:
             else:
                 changes.merge(record)
     if seen != head or changes is None:
-        return _load_all(store)
+        return _load_all(store, g.ids)
     return _update_for(g, changes, head)
 
 
@@ -385,7 +512,7 @@ def _earlier_edge(
         return record[0], record[5]
     if graph is None:
         return _Ask.STORE
-    records = graph.edges.get(source, ())
+    records = graph.edges.get(graph.ids.numbers.get(source, -1), ())
     if len(records) > _SCAN_EDGES:
         return _Ask.STORE
     for record in records:
@@ -424,7 +551,7 @@ def _apply_batch(
     changes = Changes()
     written = changes.concepts
     order = time.time_ns()
-    known = graph.concepts
+    known, numbers = graph.concepts, graph.ids.numbers
     pack = tuple_layer.pack
     for entry in entries:
         if entry[0] == "c":
@@ -434,7 +561,7 @@ def _apply_batch(
             if prev is not None:
                 created = prev[4]
             elif exact:
-                rec = known.get(cid)
+                rec = known.get(numbers.get(cid, -1))
                 created = now if rec is None else rec[4]
             else:
                 old = tx.get(key)
@@ -484,21 +611,26 @@ def _record_changes(tx: Transaction, batch: int, record: bytes) -> None:
     tx.put(_TALLY, tuple_layer.pack((first, kept)))
 
 
+def _targets_of(g: _Graph, n: int) -> tuple[int, ...]:
+    """Number ``n``'s distinct targets in ``g`` (``()`` for -1 or a number ``g`` has not met)."""
+    return g.targets[n] if 0 <= n < len(g.targets) else ()
+
+
 def _two_sided_bfs(
-    forward: dict[bytes, tuple[bytes, ...]],
-    backward: dict[bytes, tuple[bytes, ...]],
-    start: bytes,
-    end: bytes,
+    forward: list[tuple[int, ...]],
+    backward: list[tuple[int, ...]],
+    start: int,
+    end: int,
     max_depth: int,
-) -> list[bytes] | None:
+) -> list[int] | None:
     """A shortest path of at most ``max_depth`` edges, searching from both ends at once.
 
     Each round grows the smaller frontier by one whole level; the first level that meets the
     other side holds a shortest path (the best meeting of that level).
     """
-    forward_get, backward_get = forward.get, backward.get
-    parent_f: dict[bytes, bytes | None] = {start: None}
-    parent_b: dict[bytes, bytes | None] = {end: None}
+    forward_get, backward_get = forward.__getitem__, backward.__getitem__
+    parent_f: dict[int, int | None] = {start: None}
+    parent_b: dict[int, int | None] = {end: None}
     dist_f = {start: 0}
     dist_b = {end: 0}
     front_f, front_b = [start], [end]
@@ -512,10 +644,10 @@ def _two_sided_bfs(
             neighbours = backward_get
             parents, dists, others, other_dists = parent_b, dist_b, parent_f, dist_f
             frontier, depth = front_b, depth_b
-        level: list[bytes] = []
-        best: tuple[int, bytes] | None = None
+        level: list[int] = []
+        best: tuple[int, int] | None = None
         for node in frontier:
-            for nxt in neighbours(node, ()):
+            for nxt in neighbours(node):
                 if nxt in parents:
                     continue
                 parents[nxt] = node
@@ -592,7 +724,7 @@ class ConcurrentMemory:
         self._closed = False
         self._error: BaseException | None = None
         with self._db.store.snapshot() as snapshot:
-            graph = _load_all(snapshot)
+            graph = _load_all(snapshot, _Ids())
         self._plane: LeftRight[_Graph, _Update] = LeftRight(
             graph, copy=_copy_graph, apply=_apply_update
         )
@@ -762,8 +894,10 @@ class ConcurrentMemory:
     def query_concept(self, concept_id: bytes) -> Concept | None:
         cid = _check_id(concept_id, "concept_id")
         with self._plane.enter() as graph:
-            rec = graph.concepts.get(cid)
-            neighbors = list(graph.targets.get(cid, ()))
+            n = graph.ids.numbers.get(cid, -1)
+            rec = graph.concepts.get(n)
+            names = graph.ids.names
+            neighbors = [names[t] for t in _targets_of(graph, n)]
         if rec is None:
             return None
         content, vector, strength, confidence, created = rec
@@ -774,12 +908,13 @@ class ConcurrentMemory:
     def query_neighbors(self, concept_id: bytes) -> list[bytes]:
         cid = _check_id(concept_id, "concept_id")
         with self._plane.enter() as graph:
-            return list(graph.targets.get(cid, ()))
+            names = graph.ids.names
+            return [names[t] for t in _targets_of(graph, graph.ids.numbers.get(cid, -1))]
 
     def query_associations(self, concept_id: bytes) -> list[Association]:
         cid = _check_id(concept_id, "concept_id")
         with self._plane.enter() as graph:
-            records = graph.edges.get(cid, ())
+            records = graph.edges.get(graph.ids.numbers.get(cid, -1), ())
         return [
             Association(cid, target, kind, confidence, weight, created)
             for _, target, kind, confidence, weight, created in records
@@ -796,7 +931,16 @@ class ConcurrentMemory:
         if s == e:
             return [s]
         with self._plane.enter() as graph:
-            return _two_sided_bfs(graph.targets, graph.sources, s, e, max_depth)
+            numbers = graph.ids.numbers
+            first, last = numbers.get(s, -1), numbers.get(e, -1)
+            known = len(graph.targets)
+            if not (0 <= first < known and 0 <= last < known):
+                return None  # an id this copy has not met has no associations in it
+            path = _two_sided_bfs(graph.targets, graph.sources, first, last, max_depth)
+            if path is None:
+                return None
+            names = graph.ids.names
+            return [names[n] for n in path]
 
     def stats(self) -> GraphStats:
         with self._plane.enter() as graph:

@@ -125,19 +125,18 @@ class Changes:
             raise CorruptData("graph change record has trailing bytes")
         types = ASSOCIATION_TYPES
         edges = out.edges
+        mine = edges.get
         try:
             for source, target, kind, position, confidence, weight, created in _EDGE.iter_unpack(
                 view[edges_at:tail_at]
             ):
                 name = types[kind]
-                edges.setdefault(source, {})[target, name] = (
-                    position,
-                    target,
-                    name,
-                    confidence,
-                    weight,
-                    created,
-                )
+                record = (position, target, name, confidence, weight, created)
+                # A dict per source only when it is new (setdefault would build one per edge)
+                if (written := mine(source)) is None:
+                    edges[source] = {(target, name): record}
+                else:
+                    written[target, name] = record
         except IndexError:
             raise CorruptData("graph change record names an unknown association type") from None
         return out
