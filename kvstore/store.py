@@ -9,8 +9,6 @@ override for speed.
 from __future__ import annotations
 
 import functools
-import gc
-import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from itertools import chain, islice, repeat
@@ -21,6 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar, overload
 
 from kvstore.counters import check_amount, decode_counter, encode_counter, wrap64
 from kvstore.errors import ReadOnlyError
+from kvstore.gcuntrack import untrack
 from kvstore.keys import (
     MAX_KEY_SIZE,
     check_bounds,
@@ -71,31 +70,7 @@ make_pair: Callable[[tuple[bytes, bytes]], KVPair] = functools.partial(tuple.__n
 # all of them (at 1M held pairs, ~115 ms each; a view scan cost 1.8 us per pair at 1M keys
 # against 0.36 at 10k).  A KVPair of two bytes objects can never be part of a reference
 # cycle, so kvstore untracks the pairs it builds, as CPython untracks exact tuples.
-def _gc_untracker() -> Callable[[int], None] | None:
-    """``PyObject_GC_UnTrack`` called with an object's ``id()``; None where unavailable.
-
-    Only on CPython (where ``id()`` is the object's address), called through ``ctypes``
-    without releasing the GIL (``PYFUNCTYPE``), and only once a probe pair is seen untracked.
-    """
-    if sys.implementation.name != "cpython":
-        return None
-    try:
-        import ctypes
-
-        address = ctypes.cast(ctypes.pythonapi.PyObject_GC_UnTrack, ctypes.c_void_p).value
-        if not address:
-            return None
-        untrack: Callable[[int], None] = ctypes.PYFUNCTYPE(None, ctypes.c_void_p)(address)
-        probe = make_pair((b"k", b"v"))
-        untrack(id(probe))
-        if gc.is_tracked(probe):
-            return None
-    except Exception:  # no ctypes, no pythonapi: pairs stay tracked, nothing else changes
-        return None
-    return untrack
-
-
-_untrack = _gc_untracker()
+_untrack = untrack
 _first = itemgetter(0)
 #: The lag's item where it has no pair to untrack: a pair already untracked (a no-op).
 _SPARE = make_pair((b"", b""))

@@ -30,14 +30,12 @@ import array
 import bisect
 import collections
 import enum
-import gc
 import itertools
 import math
 import os
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 import attrs
@@ -45,6 +43,7 @@ import attrs
 import kvstore
 from kvstore import Database, KVStore, ReadOnlyError, Subspace, Transaction
 from kvstore import tuple as tuple_layer
+from kvstore.gcuntrack import untrack
 from kvstore.layers.graph_changes import ASSOCIATION_TYPES, Changes, ConceptRecord, EdgeRecord
 from kvstore.layers.leftright import LeftRight
 
@@ -194,31 +193,7 @@ def _check_timeout(value: object) -> float | None:
 # several times a second in a reader process following a write burst).  Untracking each
 # record before it enters the plane keeps the dicts out of the collector's view once a full
 # collection has untracked them, as CPython would.
-def _gc_untracker() -> Callable[[int], None] | None:
-    """``PyObject_GC_UnTrack`` called with an object's ``id()``; None where unavailable.
-
-    Only on CPython (where ``id()`` is the object's address), called through ``ctypes``
-    without releasing the GIL (``PYFUNCTYPE``), and only once a probe tuple is seen untracked.
-    """
-    if sys.implementation.name != "cpython":
-        return None
-    try:
-        import ctypes
-
-        address = ctypes.cast(ctypes.pythonapi.PyObject_GC_UnTrack, ctypes.c_void_p).value
-        if not address:
-            return None
-        untrack: Callable[[int], None] = ctypes.PYFUNCTYPE(None, ctypes.c_void_p)(address)
-        probe = tuple([b"probe", 1.0])
-        untrack(id(probe))
-        if gc.is_tracked(probe):
-            return None
-    except Exception:  # no ctypes, no pythonapi: values stay tracked, nothing else changes
-        return None
-    return untrack
-
-
-_untrack = _gc_untracker()
+_untrack = untrack
 
 
 def _untrack_values(*maps: dict[int, tuple[Any, ...]]) -> None:
