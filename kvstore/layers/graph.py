@@ -45,6 +45,7 @@ from kvstore import Database, KVStore, ReadOnlyError, Subspace, Transaction
 from kvstore import tuple as tuple_layer
 from kvstore.gcuntrack import untrack
 from kvstore.layers.graph_changes import ASSOCIATION_TYPES, Changes, ConceptRecord, EdgeRecord
+from kvstore.layers.graph_pack import pack_association, pack_concept, pack_concept_key
 from kvstore.layers.leftright import LeftRight
 
 __all__ = [
@@ -531,7 +532,7 @@ def _apply_batch(
     for entry in entries:
         if entry[0] == "c":
             _, _, cid, content, vector, strength, confidence = entry
-            key = pack((cid,), _CONCEPT_KEYS)
+            key = pack_concept_key(_CONCEPT_KEYS, cid)
             prev = written.get(cid)
             if prev is not None:
                 created = prev[4]
@@ -541,7 +542,7 @@ def _apply_batch(
             else:
                 old = tx.get(key)
                 created = now if old is None else tuple_layer.unpack(old)[4]
-            tx.put(key, pack((content, vector, strength, confidence, created)))
+            tx.put(key, pack_concept(content, vector, strength, confidence, created))
             written[cid] = (content, vector, strength, confidence, created)
         else:
             _, _, source, target, assoc_type, confidence, weight = entry
@@ -555,7 +556,7 @@ def _apply_batch(
             else:
                 position, created = earlier
             akey = pack((source, position, target, assoc_type), _ASSOC_KEYS)
-            tx.put(akey, pack((confidence, weight, created)))
+            tx.put(akey, pack_association(confidence, weight, created))
             changes.add_edge(source, (position, target, assoc_type, confidence, weight, created))
     tx.put(_HEAD, tuple_layer.pack((batch,)))
     _record_changes(tx, batch, changes.encode())
