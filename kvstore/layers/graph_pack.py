@@ -41,7 +41,7 @@ def _element(value: bytes) -> bytes:
 
 def pack_concept_key(prefix: bytes, concept_id: bytes) -> bytes:
     """``pack((concept_id,), prefix)``."""
-    return prefix + b"\x01" + concept_id.replace(b"\x00", b"\x00\xff") + b"\x00"
+    return prefix + _element(concept_id)
 
 
 def pack_concept(
