@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar, overload
 
 from kvstore.counters import check_amount, decode_counter, encode_counter, wrap64
 from kvstore.errors import ReadOnlyError
-from kvstore.gcuntrack import untrack
+from kvstore.gcuntrack import untrack as _untrack
 from kvstore.keys import (
     MAX_KEY_SIZE,
     check_bounds,
@@ -70,12 +70,11 @@ make_pair: Callable[[tuple[bytes, bytes]], KVPair] = functools.partial(tuple.__n
 # all of them (at 1M held pairs, ~115 ms each; a view scan cost 1.8 us per pair at 1M keys
 # against 0.36 at 10k).  A KVPair of two bytes objects can never be part of a reference
 # cycle, so kvstore untracks the pairs it builds, as CPython untracks exact tuples.
-_untrack = untrack
-_first = itemgetter(0)
 #: The lag's item where it has no pair to untrack: a pair already untracked (a no-op).
 _SPARE = make_pair((b"", b""))
 if _untrack is not None:
     _untrack(id(_SPARE))
+_first = itemgetter(0)
 
 
 def collect_pairs(pairs: Iterable[KVPair], limit: int) -> list[KVPair]:

@@ -43,7 +43,7 @@ import attrs
 import kvstore
 from kvstore import Database, KVStore, ReadOnlyError, Subspace, Transaction
 from kvstore import tuple as tuple_layer
-from kvstore.gcuntrack import untrack
+from kvstore.gcuntrack import untrack as _untrack
 from kvstore.layers.graph_changes import ASSOCIATION_TYPES, Changes, ConceptRecord, EdgeRecord
 from kvstore.layers.graph_pack import pack_association, pack_concept, pack_concept_key
 from kvstore.layers.leftright import LeftRight
@@ -182,9 +182,6 @@ def _check_timeout(value: object) -> float | None:
     return t
 
 
-# --- the snapshot ------------------------------------------------------------------------
-
-
 # --- values the garbage collector need not traverse (PERFORMANCE L4) ----------------------
 # The plane's records are tuples of ints, bytes, str and floats: they can never be part of a
 # reference cycle, and CPython stops tracking such a tuple at its first collection.  But a
@@ -194,14 +191,14 @@ def _check_timeout(value: object) -> float | None:
 # several times a second in a reader process following a write burst).  Untracking each
 # record before it enters the plane keeps the dicts out of the collector's view once a full
 # collection has untracked them, as CPython would.
-_untrack = untrack
-
-
 def _untrack_values(*maps: dict[int, tuple[Any, ...]]) -> None:
     """Untrack the values of ``maps``: tuples of atomic items only (see above)."""
     if _untrack is not None:
         for values in maps:
             collections.deque(map(_untrack, map(id, values.values())), 0)
+
+
+# --- the snapshot ------------------------------------------------------------------------
 
 
 def _decode_vector(raw: bytes | None) -> tuple[float, ...] | None:
@@ -361,7 +358,7 @@ def _update_for(g: _Graph, changes: Changes, batch: int) -> _Update:
     same order as one that loads the graph afresh.
     """
     ids = g.ids
-    number, numbers, names = ids.number, ids.numbers, ids.names
+    number, names = ids.number, ids.names
     new_edges: dict[int, tuple[EdgeRecord, ...]] = {}
     new_targets: dict[int, tuple[int, ...]] = {}
     new_sources: dict[int, tuple[int, ...]] = {}
@@ -369,7 +366,6 @@ def _update_for(g: _Graph, changes: Changes, batch: int) -> _Update:
     get_edges, targets, sources = g.edges.get, g.targets, g.sources
     known_ids = len(sources)  # numbers from here on are new since g's last change
     name_of = names.__getitem__
-    get_number = numbers.get
     for source_id, written in changes.edges.items():
         records: tuple[EdgeRecord, ...]
         if len(written) == 1:
@@ -377,14 +373,9 @@ def _update_for(g: _Graph, changes: Changes, batch: int) -> _Update:
             records = (record,)
         else:
             records = tuple(sorted(written.values()))
-        old: tuple[EdgeRecord, ...]
-        known_source = get_number(source_id)
-        if known_source is None:  # an id met now has no associations: no lookup to learn that
-            source, old = len(names), ()
-            names[source] = source_id  # ids.number, inlined (L4: a burst's ids are new)
-            numbers[source_id] = source
-        else:
-            source, old = known_source, get_edges(known_source, ())
+        source = number(source_id)
+        # A number g has not met has no associations in g: no lookup to learn that (L4)
+        old: tuple[EdgeRecord, ...] = () if source >= known_ids else get_edges(source, ())
         if not old:
             # A new source, the common case of a burst (L4): its targets are all new
             old_targets: tuple[int, ...] = ()
@@ -417,14 +408,7 @@ def _update_for(g: _Graph, changes: Changes, batch: int) -> _Update:
                 else:
                     at = bisect.bisect_left(prev, source_id, key=name_of)
                     new_sources[t] = (*prev[:at], source, *prev[at:])
-    concepts: dict[int, ConceptRecord] = {}
-    for cid, concept in changes.concepts.items():
-        n = get_number(cid)
-        if n is None:  # ids.number, inlined: every concept of a batch comes here (L2)
-            n = len(names)
-            names[n] = cid
-            numbers[cid] = n
-        concepts[n] = concept
+    concepts = {number(cid): concept for cid, concept in changes.concepts.items()}
     # Only the dicts' values: lists are always tracked, whatever they hold
     _untrack_values(concepts, new_edges)
     return _Update(concepts, new_edges, new_targets, new_sources, count, batch, len(names))
